@@ -1,0 +1,143 @@
+"""Read endpoints: pipelines, their analytics and reports."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from tracker.cicd import MAX_DAYS
+from tracker.report import ReportFormat, render
+
+from . import db
+from .errors import error_response
+from .openapi import describe, error, json_body
+
+bp = Blueprint("pipelines", __name__, url_prefix="/api/v1/pipelines")
+
+_MEDIA = {
+    ReportFormat.MARKDOWN: "text/markdown; charset=utf-8",
+    ReportFormat.TEXT: "text/plain; charset=utf-8",
+    ReportFormat.JSON: "application/json",
+}
+
+
+def days_arg(default: int) -> int | Response:
+    """The ``days`` query parameter, or a 400 answer naming it."""
+    raw = request.args.get("days")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        return error_response(400, "bad_request", f"days must be a whole number from 1 to {MAX_DAYS}")
+    return int(raw)
+
+
+@bp.get("")
+def list_pipelines() -> Response:
+    """Every pipeline with data, most recently active first."""
+    rows = db.get_storage().pipelines()
+    return jsonify(
+        {
+            "pipelines": [
+                {
+                    "name": p.name,
+                    "runs": p.runs,
+                    "success_rate": p.successes / p.runs if p.runs else 0.0,
+                    "stages": p.stages,
+                    "last_day": p.last_day.isoformat(),
+                }
+                for p in rows
+            ]
+        }
+    )
+
+
+@bp.get("/<path:name>/analytics")
+def analytics(name: str) -> Response:
+    days = days_arg(7)
+    if isinstance(days, Response):
+        return days
+    return jsonify(db.services().cicd.get_pipeline_analytics(name, days).to_dict())
+
+
+@bp.get("/<path:name>/report")
+def report(name: str) -> Response:
+    days = days_arg(30)
+    if isinstance(days, Response):
+        return days
+    raw = request.args.get("format", "md")
+    try:
+        fmt = ReportFormat(raw)
+    except ValueError:
+        return error_response(400, "bad_request", "format must be md, text or json")
+    body = render(db.services().cicd.get_pipeline_analytics(name, days), fmt)
+    return Response(body, status=200, content_type=_MEDIA[fmt])
+
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+def _days_param(default: int) -> dict[str, object]:
+    return {
+        "name": "days",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": default},
+    }
+
+
+describe(
+    {
+        "/api/v1/pipelines": {
+            "get": {
+                "summary": "Pipelines with data",
+                "operationId": "listPipelines",
+                "responses": {
+                    "200": json_body(
+                        {
+                            "type": "object",
+                            "required": ["pipelines"],
+                            "properties": {"pipelines": {"type": "array", "items": {"type": "object"}}},
+                        }
+                    )
+                },
+            }
+        },
+        "/api/v1/pipelines/{name}/analytics": {
+            "get": {
+                "summary": "Per-stage analytics of a pipeline",
+                "operationId": "pipelineAnalytics",
+                "parameters": [_NAME, _days_param(7)],
+                "responses": {
+                    "200": json_body({"type": "object", "required": ["schema_version", "stages"]}),
+                    "400": error("Bad query parameter"),
+                },
+            }
+        },
+        "/api/v1/pipelines/{name}/report": {
+            "get": {
+                "summary": "The pipeline report",
+                "operationId": "pipelineReport",
+                "parameters": [
+                    _NAME,
+                    _days_param(30),
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["md", "text", "json"], "default": "md"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The report",
+                        "content": {
+                            "text/markdown": {"schema": {"type": "string"}},
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "400": error("Bad query parameter"),
+                },
+            }
+        },
+    }
+)

@@ -1,0 +1,199 @@
+"""Pipeline context: which pipeline, build, commit and branch a result is for.
+
+Standard library only: the GitHub Action imports this module on every step.
+
+>>> ctx = CIPipelineContext(pipeline_name="CI", build_number="42",
+...     git_commit="abc123def456", git_branch="main", environment="staging",
+...     triggered_by="push")
+>>> ctx.session_id, ctx.get_short_commit()
+('CI-42', 'abc123d')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+_BUILD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+#: Longest accepted value of a free-text context field.
+MAX_FIELD_LENGTH = 255
+
+
+def _check_text(name: str, value: object, *, allow_space: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ValueError(f"{name} must not be empty")
+    if len(text) > MAX_FIELD_LENGTH:
+        raise ValueError(f"{name} is {len(text)} characters long; the limit is {MAX_FIELD_LENGTH}")
+    if _CONTROL.search(text):
+        raise ValueError(f"{name} must not contain control characters")
+    if not allow_space and any(c.isspace() for c in text):
+        raise ValueError(f"{name} must not contain whitespace: {text!r}")
+    return text
+
+
+def build_number_for(run_number: str, run_attempt: int | None) -> str:
+    """The build number of a GitHub run attempt: ``"42"`` for the first
+    attempt, ``"42.2"`` for the second. Re-runs are kept apart this way, and
+    the Action and the webhooks name the same build the same way.
+
+    >>> build_number_for("42", 1), build_number_for("42", 3)
+    ('42', '42.3')
+    """
+    return run_number if not run_attempt or run_attempt <= 1 else f"{run_number}.{run_attempt}"
+
+
+@dataclass(frozen=True)
+class CIPipelineContext:
+    """The CI/CD context of a stage result, validated on construction.
+
+    :raises ValueError: for an empty or malformed field, naming it.
+    """
+
+    pipeline_name: str
+    build_number: str
+    git_commit: str
+    git_branch: str
+    environment: str
+    triggered_by: str
+    repository: str | None = None
+    run_id: str | None = None
+    run_attempt: int | None = None
+    job: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "pipeline_name", _check_text("pipeline_name", self.pipeline_name))
+        build = _check_text(
+            "build_number",
+            str(self.build_number) if isinstance(self.build_number, int) else self.build_number,
+        )
+        if not _BUILD.match(build):
+            raise ValueError(f"build_number {build!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        set_(self, "build_number", build)
+        commit = _check_text("git_commit", self.git_commit).lower()
+        if not _HEX.match(commit):
+            raise ValueError(f"git_commit {commit!r} must be 7 to 40 hexadecimal characters")
+        set_(self, "git_commit", commit)
+        set_(
+            self,
+            "git_branch",
+            _check_text("git_branch", self.git_branch, allow_space=False),
+        )
+        set_(self, "environment", _check_text("environment", self.environment))
+        set_(self, "triggered_by", _check_text("triggered_by", self.triggered_by))
+        if self.repository is not None:
+            repo = _check_text("repository", self.repository, allow_space=False)
+            if repo.count("/") != 1 or repo.startswith("/") or repo.endswith("/"):
+                raise ValueError(f"repository {repo!r} must look like owner/name")
+            set_(self, "repository", repo)
+        if self.run_id is not None:
+            set_(
+                self,
+                "run_id",
+                _check_text("run_id", str(self.run_id), allow_space=False),
+            )
+        if self.run_attempt is not None and (
+            isinstance(self.run_attempt, bool)
+            or not isinstance(self.run_attempt, int)
+            or self.run_attempt < 1
+        ):
+            raise ValueError(f"run_attempt must be an integer >= 1, not {self.run_attempt!r}")
+        if self.job is not None:
+            set_(self, "job", _check_text("job", self.job))
+
+    @property
+    def session_id(self) -> str:
+        """``{pipeline_name}-{build_number}``."""
+        return f"{self.pipeline_name}-{self.build_number}"
+
+    def get_short_commit(self) -> str:
+        """The first 7 characters of the commit."""
+        return self.git_commit[:7]
+
+    short_commit = get_short_commit
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; fields that are ``None`` are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CIPipelineContext:
+        """Build from a mapping; unknown keys are ignored.
+
+        :raises ValueError: for a missing or malformed field.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError("context must be a JSON object")
+        names = {f.name for f in fields(cls)}
+        required = [f.name for f in fields(cls) if f.default is not None]
+        missing = [n for n in required if data.get(n) in (None, "")]
+        if missing:
+            raise ValueError(f"context is missing {', '.join(missing)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_json(cls, text: str) -> CIPipelineContext:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_github_env(
+        cls, environ: Mapping[str, str], *, environment: str | None = None
+    ) -> CIPipelineContext:
+        """Build the context of the current GitHub Actions (or act) job.
+
+        Reads ``GITHUB_WORKFLOW``, ``GITHUB_RUN_NUMBER`` (else
+        ``GITHUB_RUN_ID``), ``GITHUB_RUN_ATTEMPT``, ``GITHUB_SHA``,
+        ``GITHUB_HEAD_REF`` (pull requests) else ``GITHUB_REF_NAME``,
+        ``GITHUB_EVENT_NAME``, ``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID`` and
+        ``GITHUB_JOB``. ``environment`` defaults to ``"ci"``.
+
+        :raises ValueError: naming every variable that is missing.
+        """
+
+        def get(name: str) -> str:
+            return (environ.get(name) or "").strip()
+
+        run_number = get("GITHUB_RUN_NUMBER") or get("GITHUB_RUN_ID")
+        ref = get("GITHUB_REF")
+        branch = get("GITHUB_HEAD_REF") or get("GITHUB_REF_NAME") or ref.rsplit("/", 1)[-1]
+        missing = [
+            label
+            for label, value in (
+                ("GITHUB_WORKFLOW", get("GITHUB_WORKFLOW")),
+                ("GITHUB_RUN_NUMBER or GITHUB_RUN_ID", run_number),
+                ("GITHUB_SHA", get("GITHUB_SHA")),
+                ("GITHUB_REF_NAME or GITHUB_HEAD_REF", branch),
+                ("GITHUB_EVENT_NAME", get("GITHUB_EVENT_NAME")),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError("not a GitHub Actions environment: missing " + ", ".join(missing))
+        attempt_text = get("GITHUB_RUN_ATTEMPT") or "1"
+        if not attempt_text.isdigit() or int(attempt_text) < 1:
+            raise ValueError(f"GITHUB_RUN_ATTEMPT must be a positive integer, not {attempt_text!r}")
+        attempt = int(attempt_text)
+        return cls(
+            pipeline_name=get("GITHUB_WORKFLOW"),
+            build_number=build_number_for(run_number, attempt),
+            git_commit=get("GITHUB_SHA"),
+            git_branch=branch,
+            environment=environment or "ci",
+            triggered_by=get("GITHUB_EVENT_NAME"),
+            repository=get("GITHUB_REPOSITORY") or None,
+            run_id=get("GITHUB_RUN_ID") or None,
+            run_attempt=attempt,
+            job=get("GITHUB_JOB") or None,
+        )

@@ -1,0 +1,77 @@
+"""Log-scale duration buckets: percentiles from per-day counts.
+
+Exact percentiles over a million rows cost seconds (see STACK_NOTES); counts
+per bucket, kept per day, cost milliseconds. A bucket spans a factor of
+``exp(1/BUCKETS_PER_E_FOLD)``, so the geometric middle of a bucket is within
+``exp(1 / (2 * BUCKETS_PER_E_FOLD)) - 1`` (1.26%) of every value in it.
+
+>>> bucket_of(0.0), bucket_of(50.0) > bucket_of(45.0)
+(0, True)
+>>> abs(bucket_value(bucket_of(45.2)) / 45.2 - 1) < MAX_RELATIVE_ERROR
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+BUCKETS_PER_E_FOLD = 40
+#: Durations below this share bucket 0, whose value is 0.
+MIN_DURATION = 0.001
+MAX_RELATIVE_ERROR = math.exp(1 / (2 * BUCKETS_PER_E_FOLD)) - 1
+
+
+def bucket_of(duration_seconds: float) -> int:
+    """The bucket index of a duration (0 for anything under 1 ms)."""
+    if duration_seconds < MIN_DURATION:
+        return 0
+    return int(math.log(duration_seconds / MIN_DURATION) * BUCKETS_PER_E_FOLD) + 1
+
+
+def bucket_value(bucket: int) -> float:
+    """The geometric middle of a bucket: its representative duration."""
+    if bucket <= 0:
+        return 0.0
+    return MIN_DURATION * math.exp((bucket - 0.5) / BUCKETS_PER_E_FOLD)
+
+
+def percentile_from_buckets(counts: Iterable[tuple[int, int]], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of the values counted in ``counts``.
+
+    ``counts`` holds ``(bucket, count)`` pairs in any order. The rank follows
+    the same rule as :func:`interpolated_percentile` (rank ``q * (n - 1)``),
+    rounded to the bucket holding the lower neighbour.
+    """
+    ordered = sorted((b, c) for b, c in counts if c > 0)
+    total = sum(c for _, c in ordered)
+    if total == 0:
+        return None
+    rank = math.floor(q * (total - 1))
+    seen = 0
+    for bucket, count in ordered:
+        seen += count
+        if seen > rank:
+            return bucket_value(bucket)
+    return bucket_value(ordered[-1][0])
+
+
+def percentile_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """Zero-based ranks below and above quantile ``q`` of ``n`` sorted values,
+    and the weight of the upper one (linear interpolation, as numpy's default
+    and spreadsheets' PERCENTILE.INC)."""
+    position = q * (n - 1)
+    low = math.floor(position)
+    return low, min(low + 1, n - 1), position - low
+
+
+def interpolated_percentile(sorted_values: list[float], q: float) -> float | None:
+    """Exact ``q`` quantile of already sorted values (linear interpolation).
+
+    >>> interpolated_percentile([1.0, 2.0, 3.0, 4.0], 0.5)
+    2.5
+    """
+    if not sorted_values:
+        return None
+    low, high, weight = percentile_ranks(len(sorted_values), q)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * weight

@@ -1,0 +1,46 @@
+r"""Safe Markdown from untrusted text (branch, stage, step and skill names,
+failure messages): no HTML, no mentions, no broken tables.
+
+>>> md_text("<img src=x> @octocat fix *all* | now")
+'&lt;img src=x&gt; @\u200boctocat fix \\*all\\* \\| now'
+>>> md_code("a `b` c")
+'`` a `b` c ``'
+"""
+
+from __future__ import annotations
+
+import re
+
+# Mid-line, only these can start Markdown: emphasis, code, links, tables,
+# strikethrough. (Our text never starts a line, so list and heading markers
+# need no escape.)
+_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+_ZWSP = "\u200b"
+_MAX_INLINE = 300
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def md_text(text: str, *, limit: int = _MAX_INLINE) -> str:
+    """Text shown as itself in Markdown (tables, lists, headings): one line,
+    HTML entities for ``<>&``, backslashes before Markdown punctuation, a
+    zero-width space after ``@`` and ``#`` so no one is mentioned and no
+    issue linked."""
+    flat = _one_line(text, limit)
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    flat = _PUNCTUATION.sub(r"\\\1", flat)
+    # A zero-width space keeps "@user" from mentioning and "#12" from linking.
+    return re.sub(r"([@#])(?=\w)", "\\1" + _ZWSP, flat)
+
+
+def md_code(text: str, *, limit: int = _MAX_INLINE) -> str:
+    """Text in an inline code span, whatever backticks it holds."""
+    flat = _one_line(text, limit).replace("|", "\u2758")  # a pipe would end a table cell
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    if longest:
+        return f"{fence} {flat} {fence}"
+    return f"{fence}{flat}{fence}"

@@ -1,0 +1,136 @@
+"""What storage records: one validated skill invocation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .context import CIPipelineContext
+from .phases import Outcome, Source, WorkflowPhase
+
+#: Error texts are stored cut to this many bytes of UTF-8.
+MAX_ERROR_BYTES = 4096
+MAX_NAME_LENGTH = 200
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime that storage keeps."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """Naive UTC from an aware datetime; a naive one is taken as UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def cut_utf8(text: str | None, limit: int = MAX_ERROR_BYTES) -> str | None:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never mid-character."""
+    if text is None:
+        return None
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", errors="ignore")
+
+
+def error_key(error_type: str | None, error_message: str | None) -> str | None:
+    """The label a failure is counted under: its type, else the first line
+    of its message (cut to 200 characters)."""
+    if error_type:
+        return error_type[:MAX_NAME_LENGTH]
+    if error_message and error_message.strip():
+        return error_message.strip().splitlines()[0][:MAX_NAME_LENGTH]
+    return None
+
+
+def check_duration(value: Any, name: str = "duration_seconds") -> float:
+    """A finite, non-negative number of seconds.
+
+    :raises ValueError: otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be finite and >= 0, not {value!r}")
+    return seconds
+
+
+def check_name(value: Any, name: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """A non-empty name of at most ``limit`` characters, without control characters.
+
+    :raises ValueError: naming the field.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    text = value.strip()
+    if len(text) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"{name} must not contain control characters")
+    return text
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One skill run, ready to store. Validated on construction."""
+
+    skill_name: str
+    session_id: str
+    workflow_phase: WorkflowPhase
+    source: Source
+    outcome: Outcome
+    duration_seconds: float
+    invoked_at: datetime = field(default_factory=utcnow)
+    stage: str | None = None
+    context: CIPipelineContext | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    exit_code: int | None = None
+    workflow_path: str | None = None
+    workflow_step_id: str | None = None
+    user_query: str | None = None
+    alternatives_considered: list[str] | None = None
+    selection_rank: int | None = None
+    follow_up_actions: list[str] | None = None
+    queue_seconds: float | None = None
+    artifacts: dict[str, Any] | None = None
+    external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "skill_name", check_name(self.skill_name, "skill_name"))
+        set_(self, "session_id", check_name(self.session_id, "session_id", limit=300))
+        set_(self, "workflow_phase", WorkflowPhase.parse(self.workflow_phase))
+        set_(self, "source", Source(self.source))
+        set_(self, "outcome", Outcome(self.outcome))
+        set_(self, "duration_seconds", check_duration(self.duration_seconds))
+        if self.queue_seconds is not None:
+            set_(
+                self,
+                "queue_seconds",
+                check_duration(self.queue_seconds, "queue_seconds"),
+            )
+        if self.stage is not None:
+            set_(self, "stage", check_name(self.stage, "stage"))
+        set_(self, "invoked_at", to_utc_naive(self.invoked_at))
+        set_(self, "error_message", cut_utf8(self.error_message))
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+    @property
+    def decisive(self) -> bool:
+        """Succeeded or failed: counts in rates and durations."""
+        return self.outcome in (Outcome.SUCCESS, Outcome.FAILURE)
+
+    @property
+    def error_key(self) -> str | None:
+        if self.outcome is not Outcome.FAILURE:
+            return None
+        return error_key(self.error_type, self.error_message)

@@ -1,0 +1,136 @@
+"""The storage core: engine, transactions, error mapping, upserts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..errors import StorageError, StorageFullError
+from ..settings import Settings
+from . import migrate
+from .engine import make_engine
+
+log = logging.getLogger(__name__)
+
+
+def database_url(target: str | Path | None, settings: Settings | None = None) -> str:
+    """A SQLAlchemy URL from a URL, a file path, or the settings' default.
+
+    >>> database_url("skills.db").startswith("sqlite:///")
+    True
+    """
+    if target is None:
+        return (settings or Settings.from_env()).resolved_database_url
+    text = str(target)
+    if "://" in text:
+        return text
+    if text == ":memory:":
+        return "sqlite://"
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _is_full(exc: BaseException) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
+    return "database or disk is full" in message or "no space left" in message
+
+
+class StorageBase:
+    """Owns the engine; every query goes through :meth:`read` or :meth:`write`."""
+
+    engine: Engine
+    vector_enabled: bool
+
+    def __init__(
+        self,
+        target: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        vector: bool = True,
+        migrate_schema: bool = True,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url = database_url(target, self.settings)
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine, self.vector_enabled = make_engine(
+            self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
+        )
+        if migrate_schema:
+            with self._errors("migrating the database"):
+                migrate.upgrade(self.engine)
+        self._after_open()
+
+    def _after_open(self) -> None:
+        """Hook for mixins that prepare derived structures (vector index)."""
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> StorageBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            if _is_full(exc):
+                raise StorageFullError(f"disk full while {doing}: nothing was stored") from exc
+            raise StorageError(f"database error while {doing}: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise StorageError(f"database error while {doing}: {exc.orig}") from exc
+
+    @contextmanager
+    def write(self, doing: str = "writing") -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite): committed on
+        success, rolled back on any error."""
+        with (
+            self._errors(doing),
+            self.engine.connect().execution_options(sqlite_immediate=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @contextmanager
+    def read(self, doing: str = "reading") -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot."""
+        with self._errors(doing), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        values: Mapping[str, Any],
+        keys: Sequence[str],
+        update: Mapping[str, Any] | None = None,
+    ) -> int:
+        """``INSERT … ON CONFLICT (keys) DO UPDATE SET update`` (or ``DO
+        NOTHING`` when ``update`` is empty), in one statement so concurrent
+        writers never lose an increment. Returns the row count."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(table).values(**values)
+        if update:
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(update))
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        return conn.execute(stmt).rowcount
+
+    def excluded(self, table: Table) -> Any:
+        """The ``excluded`` pseudo-row of an upsert, for ``update`` values."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        return dialect_insert(table).excluded

@@ -1,0 +1,140 @@
+"""Engines: choosing a SQLite driver that can load sqlite-vec, and pragmas.
+
+Some Python builds (pyenv, python.org on macOS) compile ``sqlite3`` without
+``enable_load_extension``. Then ``pysqlite3-binary`` (its own, newer SQLite)
+takes over; where neither can load extensions, storage works without vector
+search and says so once in the log. Only one binding is used per process:
+two bindings both loading vec0 crashed on these machines.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SQLiteDriver:
+    """A DB-API module for SQLite and whether it can load extensions."""
+
+    name: str
+    module: ModuleType | None
+    can_load_extensions: bool
+
+
+def _can_load(module: ModuleType) -> bool:
+    return hasattr(getattr(module, "Connection", None), "enable_load_extension")
+
+
+def choose_sqlite_driver(
+    candidates: list[tuple[str, ModuleType | None]],
+) -> SQLiteDriver:
+    """The first candidate that can load extensions, else the first one.
+
+    ``candidates`` are ``(name, module)`` pairs in order of preference; a
+    ``None`` module is one that could not be imported.
+    """
+    available = [(name, mod) for name, mod in candidates if mod is not None]
+    for name, mod in available:
+        if _can_load(mod):
+            return SQLiteDriver(name, mod, True)
+    if not available:
+        raise RuntimeError("no SQLite driver could be imported")
+    name, mod = available[0]
+    return SQLiteDriver(name, mod, False)
+
+
+def _try_import(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+@functools.cache
+def sqlite_driver() -> SQLiteDriver:
+    """The SQLite driver of this process (chosen once)."""
+    driver = choose_sqlite_driver(
+        [
+            ("sqlite3", _try_import("sqlite3")),
+            ("pysqlite3", _try_import("pysqlite3.dbapi2")),
+        ]
+    )
+    # The stdlib module is what SQLAlchemy loads by itself; say module=None so
+    # the dialect keeps its own import.
+    if driver.name == "sqlite3":
+        driver = SQLiteDriver(driver.name, None, driver.can_load_extensions)
+    return driver
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
+def _sqlite_vec() -> ModuleType | None:
+    return _try_import("sqlite_vec")
+
+
+def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -> tuple[Engine, bool]:
+    """Create the engine for ``url``; return it and whether vec0 is loaded.
+
+    SQLite connections get WAL, a 30 s busy timeout, foreign keys and the
+    given ``synchronous``. Transactions begin explicitly: ``BEGIN`` for
+    readers, ``BEGIN IMMEDIATE`` for connections opened with the execution
+    option ``sqlite_immediate=True`` (writers), which is what keeps
+    concurrent read-then-write transactions from losing updates.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True), False
+
+    driver = sqlite_driver()
+    vec_module = _sqlite_vec() if vector else None
+    load_vec = bool(vector and driver.can_load_extensions and vec_module is not None)
+    if vector and not load_vec:
+        why = (
+            "sqlite_vec is not installed"
+            if vec_module is None
+            else ("no SQLite driver here can load extensions (install pysqlite3-binary)")
+        )
+        _warn_once(f"vector search runs in Python without sqlite-vec: {why}")
+
+    kwargs: dict[str, Any] = {}
+    if driver.module is not None:
+        kwargs["module"] = driver.module
+    engine = create_engine(url, **kwargs)
+    in_memory = parsed.database in (None, "", ":memory:")
+    sync = synchronous.upper()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        if load_vec:
+            assert vec_module is not None
+            dbapi_conn.enable_load_extension(True)
+            vec_module.load(dbapi_conn)
+            dbapi_conn.enable_load_extension(False)
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA synchronous={sync}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine, load_vec
