@@ -1,0 +1,100 @@
+"""The same storage on PostgreSQL: one URL, same migrations, same figures."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from tests.conftest import FixedClock
+from tests.support.postgres import bin_dir, postgres_server
+from tracker.cicd import CICDTracker
+from tracker.context import CIPipelineContext
+from tracker.settings import Settings
+from tracker.storage import SkillsStorage
+from tracker.storage.schema import metadata, skill_invocation, stage_daily
+
+pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL server binaries are not installed")
+NOW = datetime(2026, 11, 25, 12, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[SkillsStorage]:
+    store = SkillsStorage(settings=Settings(database_url=pg_url))
+    yield store
+    with store.engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names}"))
+    store.close()
+
+
+def _ctx(build: int) -> CIPipelineContext:
+    return CIPipelineContext(
+        pipeline_name="CI",
+        build_number=str(build),
+        git_commit="abcdef1",
+        git_branch="main",
+        environment="ci",
+        triggered_by="push",
+    )
+
+
+def _load(tracker: CICDTracker) -> None:
+    rng = random.Random(7)
+    for build in range(60):
+        for stage, skill in (("build", "uv-install"), ("test", "pytest-run"), ("lint", "ruff-check")):
+            ok = rng.random() < 0.8
+            tracker.track_pipeline_stage(
+                _ctx(build),
+                stage,
+                skill,
+                ok,
+                round(rng.uniform(1, 400), 3),
+                started_at=NOW - timedelta(hours=build * 4 + 1),
+                error_message=None if ok else rng.choice(["AssertionError", "Timeout"]),
+            )
+
+
+def test_migrations_build_the_declared_schema(pg: SkillsStorage) -> None:
+    with pg.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_analytics_match_sqlite_exactly(pg: SkillsStorage, tmp_path: Path) -> None:
+    clock = FixedClock(NOW)
+    sqlite = SkillsStorage(tmp_path / "same.db")
+    for store in (pg, sqlite):
+        _load(CICDTracker(storage=store, clock=clock))
+    on_pg = CICDTracker(storage=pg, clock=clock).get_pipeline_analytics("CI", days=7).to_dict()
+    on_sqlite = CICDTracker(storage=sqlite, clock=clock).get_pipeline_analytics("CI", days=7).to_dict()
+    assert on_pg["total_runs"] > 0
+    assert on_pg == on_sqlite
+
+
+def test_concurrent_writers_keep_rollups_whole(pg: SkillsStorage) -> None:
+    tracker = CICDTracker(storage=pg, clock=FixedClock(NOW))
+
+    def write(worker: int) -> None:
+        for i in range(50):
+            tracker.track_pipeline_stage(_ctx(worker * 100 + i), "test", "pytest-run", i % 5 != 0, 1.0)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    with pg.read() as conn:
+        rows = conn.execute(select(func.count()).select_from(skill_invocation)).scalar_one()
+        runs, ok = conn.execute(select(func.sum(stage_daily.c.runs), func.sum(stage_daily.c.successes))).one()
+    assert (rows, runs, ok) == (200, 200, 160)
