@@ -15,12 +15,26 @@ every CI step, where nothing has been pip-installed.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # ubuntu-22.04 runners run the Action with Python 3.10
 
-class WorkflowPhase(enum.StrEnum):
+    class StrEnum(str, enum.Enum):
+        """``enum.StrEnum`` of Python 3.11: members are their values as text."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return str(self.value).__format__(spec)
+
+
+class WorkflowPhase(StrEnum):
     """The four phases every tool's stages map onto."""
 
     SETUP = "setup"
@@ -43,14 +57,14 @@ class WorkflowPhase(enum.StrEnum):
             raise ValueError(f"unknown workflow phase {value!r}; valid phases: {valid}") from None
 
 
-class Integration(enum.StrEnum):
+class Integration(StrEnum):
     """Which stage vocabulary a name belongs to."""
 
     CI = "ci"
     CRACKERJACK = "crackerjack"
 
 
-class Source(enum.StrEnum):
+class Source(StrEnum):
     """Where a skill invocation was recorded from."""
 
     CI = "ci"
@@ -60,7 +74,7 @@ class Source(enum.StrEnum):
     SESSION = "session"
 
 
-class Outcome(enum.StrEnum):
+class Outcome(StrEnum):
     """How a run ended. Skipped and cancelled runs are not failures."""
 
     SUCCESS = "success"
