@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "CICDTracker": "tracker.cicd",
+    "SkillsTracker": "tracker.skills",
+    "CrackerjackIntegration": "tracker.crackerjack",
+    "IDEPluginProtocol": "tracker.ide",
+    "IDEContext": "tracker.ide_context",
+    "IDESuggestion": "tracker.ide",
+    "SkillCatalogue": "tracker.semantic",
     "CIPipelineContext": "tracker.context",
     "WorkflowPhase": "tracker.phases",
     "Outcome": "tracker.phases",
@@ -38,6 +44,10 @@ __all__ = [
     "CRACKERJACK_PHASES",
     "CICDTracker",
     "CIPipelineContext",
+    "CrackerjackIntegration",
+    "IDEContext",
+    "IDEPluginProtocol",
+    "IDESuggestion",
     "Integration",
     "InvocationRecord",
     "Outcome",
@@ -45,7 +55,9 @@ __all__ = [
     "PipelineAnalytics",
     "PipelineStageMetrics",
     "Settings",
+    "SkillCatalogue",
     "SkillsStorage",
+    "SkillsTracker",
     "Source",
     "StorageError",
     "StorageFullError",
@@ -57,7 +69,10 @@ if TYPE_CHECKING:
     from .analytics import PipelineAnalytics
     from .cicd import CICDTracker
     from .context import CIPipelineContext
+    from .crackerjack import CrackerjackIntegration
     from .errors import StorageError, StorageFullError, TrackerError
+    from .ide import IDEPluginProtocol, IDESuggestion
+    from .ide_context import IDEContext
     from .metrics import PipelineStageMetrics
     from .phases import (
         CI_STAGES,
@@ -69,7 +84,9 @@ if TYPE_CHECKING:
         WorkflowPhase,
     )
     from .records import InvocationRecord
+    from .semantic import SkillCatalogue
     from .settings import Settings
+    from .skills import SkillsTracker
     from .storage import SkillsStorage
 
 

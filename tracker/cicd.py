@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from .analytics import (
     with_phases,
 )
 from .context import CIPipelineContext
+from .errors import TrackerError
 from .metrics import PipelineStageMetrics
 from .phases import (
     CRACKERJACK_PHASES,
@@ -161,6 +164,15 @@ class CICDTracker:
         """Store a stage result exactly once per idempotency key."""
         return self.storage.record_stage_result(record, idempotency_key=idempotency_key, body=body)
 
+    def _stage_metrics(
+        self, pipeline_name: str, start: datetime, end: datetime, stage: str | None = None
+    ) -> list[PipelineStageMetrics]:
+        # This tracker's settings decide, also when it shares a storage
+        # opened with other settings.
+        return self.storage.stage_metrics(
+            pipeline_name, start, end, stage=stage, exact_limit=self.settings.exact_percentile_limit
+        )
+
     def get_pipeline_analytics(self, pipeline_name: str, days: int = 7) -> PipelineAnalytics:
         """Per-stage analytics of the last ``days`` days (exactly: an
         invocation ``days`` days and one second old is out), with
@@ -168,7 +180,7 @@ class CICDTracker:
         check_days(days)
         end = self.clock()
         start = end - timedelta(days=days)
-        stages = with_phases(self.storage.stage_metrics(pipeline_name, start, end), self.ci_map)
+        stages = with_phases(self._stage_metrics(pipeline_name, start, end), self.ci_map)
         current = self.storage.stage_totals(pipeline_name, start.date(), end.date())
         previous = self.storage.stage_totals(
             pipeline_name,
@@ -194,7 +206,7 @@ class CICDTracker:
         """One stage's metrics over the last ``days`` days, or ``None``."""
         check_days(days)
         end = self.clock()
-        found = self.storage.stage_metrics(pipeline_name, end - timedelta(days=days), end, stage=stage_name)
+        found = self._stage_metrics(pipeline_name, end - timedelta(days=days), end, stage=stage_name)
         return with_phases(found, self.ci_map)[0] if found else None
 
     def generate_pipeline_report(
@@ -209,11 +221,35 @@ class CICDTracker:
 
     def export_analytics(self, pipeline_name: str, path: str | Path, days: int = 30) -> Path:
         """Write the analytics as JSON (with ``schema_version``) to ``path``,
-        atomically (a temporary file renamed into place)."""
+        atomically (a temporary file renamed into place).
+
+        :raises TrackerError: when the file cannot be written (naming it).
+        """
         target = Path(path)
         data = self.get_pipeline_analytics(pipeline_name, days).to_dict()
         data["exported_at"] = self.clock().isoformat() + "Z"
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(target)
+        try:
+            write_atomically(target, json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise TrackerError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return target
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Replace ``target`` with ``text``: readers see the old file or the
+    new one, never half of it, and a failure leaves no temporary file."""
+    # Unique and beside the target: same file system, so the rename is
+    # atomic, and two exports at once never share a temporary file.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        # mkstemp makes the file private (0600); an export is for sharing.
+        tmp.chmod(target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

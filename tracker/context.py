@@ -51,6 +51,20 @@ def build_number_for(run_number: str, run_attempt: int | None) -> str:
     return run_number if not run_attempt or run_attempt <= 1 else f"{run_number}.{run_attempt}"
 
 
+def _ref_name(ref: str) -> str:
+    """What GitHub puts in ``GITHUB_REF_NAME`` for ``ref`` (older act
+    versions set only ``GITHUB_REF``): ``refs/heads/feature/x`` →
+    ``feature/x``, ``refs/pull/7/merge`` → ``7/merge``.
+
+    >>> _ref_name("refs/heads/feature/login"), _ref_name("refs/tags/v1.0")
+    ('feature/login', 'v1.0')
+    """
+    for prefix in ("refs/heads/", "refs/tags/", "refs/pull/"):
+        if ref.startswith(prefix):
+            return ref.removeprefix(prefix)
+    return ref
+
+
 @dataclass(frozen=True)
 class CIPipelineContext:
     """The CI/CD context of a stage result, validated on construction.
@@ -155,7 +169,8 @@ class CIPipelineContext:
 
         Reads ``GITHUB_WORKFLOW``, ``GITHUB_RUN_NUMBER`` (else
         ``GITHUB_RUN_ID``), ``GITHUB_RUN_ATTEMPT``, ``GITHUB_SHA``,
-        ``GITHUB_HEAD_REF`` (pull requests) else ``GITHUB_REF_NAME``,
+        ``GITHUB_HEAD_REF`` (pull requests) else ``GITHUB_REF_NAME`` (else
+        the name in ``GITHUB_REF``),
         ``GITHUB_EVENT_NAME``, ``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID`` and
         ``GITHUB_JOB``. ``environment`` defaults to ``"ci"``.
 
@@ -166,15 +181,14 @@ class CIPipelineContext:
             return (environ.get(name) or "").strip()
 
         run_number = get("GITHUB_RUN_NUMBER") or get("GITHUB_RUN_ID")
-        ref = get("GITHUB_REF")
-        branch = get("GITHUB_HEAD_REF") or get("GITHUB_REF_NAME") or ref.rsplit("/", 1)[-1]
+        branch = get("GITHUB_HEAD_REF") or get("GITHUB_REF_NAME") or _ref_name(get("GITHUB_REF"))
         missing = [
             label
             for label, value in (
                 ("GITHUB_WORKFLOW", get("GITHUB_WORKFLOW")),
                 ("GITHUB_RUN_NUMBER or GITHUB_RUN_ID", run_number),
                 ("GITHUB_SHA", get("GITHUB_SHA")),
-                ("GITHUB_REF_NAME or GITHUB_HEAD_REF", branch),
+                ("GITHUB_REF_NAME, GITHUB_HEAD_REF or GITHUB_REF", branch),
                 ("GITHUB_EVENT_NAME", get("GITHUB_EVENT_NAME")),
             )
             if not value
@@ -182,7 +196,7 @@ class CIPipelineContext:
         if missing:
             raise ValueError("not a GitHub Actions environment: missing " + ", ".join(missing))
         attempt_text = get("GITHUB_RUN_ATTEMPT") or "1"
-        if not attempt_text.isdigit() or int(attempt_text) < 1:
+        if not (attempt_text.isascii() and attempt_text.isdigit()) or int(attempt_text) < 1:
             raise ValueError(f"GITHUB_RUN_ATTEMPT must be a positive integer, not {attempt_text!r}")
         attempt = int(attempt_text)
         return cls(

@@ -39,21 +39,31 @@ def bucket_value(bucket: int) -> float:
 def percentile_from_buckets(counts: Iterable[tuple[int, int]], q: float) -> float | None:
     """The ``q`` quantile (0..1) of the values counted in ``counts``.
 
-    ``counts`` holds ``(bucket, count)`` pairs in any order. The rank follows
-    the same rule as :func:`interpolated_percentile` (rank ``q * (n - 1)``),
-    rounded to the bucket holding the lower neighbour.
+    ``counts`` holds ``(bucket, count)`` pairs in any order. The two values
+    around rank ``q * (n - 1)`` are each taken as their bucket's value, then
+    interpolated with the same weight as :func:`interpolated_percentile`:
+    each stand-in is within :data:`MAX_RELATIVE_ERROR` of the value it
+    replaces, so their weighted mean is within it of the exact quantile.
+
+    >>> counts = [(bucket_of(10.0), 1), (bucket_of(20.0), 1)]
+    >>> abs(percentile_from_buckets(counts, 0.5) / 15.0 - 1) < MAX_RELATIVE_ERROR
+    True
     """
     ordered = sorted((b, c) for b, c in counts if c > 0)
     total = sum(c for _, c in ordered)
     if total == 0:
         return None
-    rank = math.floor(q * (total - 1))
+    low, high, weight = percentile_ranks(total, q)
+    values: dict[int, float] = {}
     seen = 0
     for bucket, count in ordered:
         seen += count
-        if seen > rank:
-            return bucket_value(bucket)
-    return bucket_value(ordered[-1][0])
+        for rank in (low, high):
+            if rank not in values and seen > rank:
+                values[rank] = bucket_value(bucket)
+        if high in values:
+            break
+    return values[low] + (values[high] - values[low]) * weight
 
 
 def percentile_ranks(n: int, q: float) -> tuple[int, int, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Callable
 
 from .analytics import PipelineAnalytics, Priority
@@ -137,8 +138,19 @@ def render_markdown(a: PipelineAnalytics, *, heading_level: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Every control character but the newline: names and failure messages come
+# from CI logs, where colour codes are common, and an escape sequence printed
+# to a terminal can rewrite what it shows.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def render_text(a: PipelineAnalytics) -> str:
-    """The report as aligned plain text for a terminal."""
+    """The report as aligned plain text for a terminal; control characters
+    from the data show as ``?``."""
+    return _CONTROL.sub("?", _render_text(a))
+
+
+def _render_text(a: PipelineAnalytics) -> str:
     lines = [f"Pipeline report: {a.pipeline_name} — last {a.days} days", _window(a)]
     if not a.stages:
         return "\n".join([*lines, "No runs recorded."]) + "\n"

@@ -67,6 +67,10 @@ class Settings:
         "",
         "Extra CI stage names and their phases, e.g. `e2e=verification,package=setup`.",
     )
+    github_phase_words: str = _setting(
+        "",
+        "Extra words that map GitHub job and step names to phases, tried before the built-in ones, e.g. `smoke=verification,bundle=setup` (a word matches at the start of a word in the name).",
+    )
     api_tokens: tuple[str, ...] = _setting(
         (),
         "Comma-separated bearer tokens accepted by `POST /api/v1/stage-results` and the other write endpoints.",
@@ -107,6 +111,10 @@ class Settings:
     baseline_refresh_hours: float = _setting(
         24.0, "How often the receiver recomputes community baselines; 0 turns it off."
     )
+    crackerjack_command: str = _setting(
+        "",
+        "The `crackerjack` executable `session-buddy-ci crackerjack run` starts. Default: `crackerjack` on PATH.",
+    )
     log_level: str = _setting("INFO", "Log level of the receiver and CLI.")
 
     def __post_init__(self) -> None:
@@ -127,6 +135,7 @@ class Settings:
                 f"{PREFIX}WEBHOOKS_ENABLED must be auto, true or false, not {self.webhooks_enabled!r}"
             )
         self.stage_phase_overrides  # validate early  # noqa: B018
+        parse_phase_overrides(self.github_phase_words)
 
     @property
     def stage_phase_overrides(self) -> dict[str, WorkflowPhase]:

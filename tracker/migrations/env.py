@@ -15,11 +15,24 @@ from tracker.storage.schema import metadata
 
 config = context.config
 
+#: Derived tables storage creates at run time (the sqlite-vec index of the
+#: catalogue and its shadow tables): not part of the schema.
+RUNTIME_PREFIXES = ("skill_catalogue_vec",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(RUNTIME_PREFIXES))
+
 
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=True,
+            include_name=include_name,
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -29,7 +42,9 @@ def run() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        context.configure(
+            connection=conn, target_metadata=metadata, render_as_batch=True, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
 

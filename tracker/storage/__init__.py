@@ -12,11 +12,33 @@ from __future__ import annotations
 
 from .analytics import AnalyticsQueries, PipelineListing
 from .base import database_url
-from .invocations import InvocationStore, StoredResult, request_hash
+from .catalogue import CatalogueStore
+from .crackerjack import CrackerjackQueries
+from .github_reports import GitHubReportQueries
+from .github_state import GitHubStateStore
+from .ide import IDEStore
+from .invocations import InvocationStore
 from .queries import InvocationQueries
+from .rollups import RollupMaintenance
+from .skill_history import SkillHistoryQueries
+from .stage_results import StageResultStore, StoredResult, request_hash
+from .user_queries import UserQueryStore
 
 
-class SkillsStorage(InvocationStore, AnalyticsQueries, InvocationQueries):
+class SkillsStorage(
+    GitHubStateStore,
+    GitHubReportQueries,
+    StageResultStore,
+    InvocationStore,
+    AnalyticsQueries,
+    InvocationQueries,
+    RollupMaintenance,
+    CatalogueStore,
+    UserQueryStore,
+    SkillHistoryQueries,
+    IDEStore,
+    CrackerjackQueries,
+):
     """The product's database: SQLite by default, any SQLAlchemy URL.
 
     :param target: a file path, a SQLAlchemy URL, or ``None`` for the

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select, tuple_
+from sqlalchemy import Connection, Select, and_, case, func, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from ..histogram import percentile_from_buckets, percentile_ranks
@@ -48,15 +48,17 @@ class PipelineListing:
     last_day: date
 
 
-def _raw_filter(plan: WindowPlan) -> ColumnElement[bool]:
-    parts = [
+def _raw_filters(plan: WindowPlan) -> list[ColumnElement[bool]]:
+    """One condition per raw edge range. Each range is queried on its own:
+    with ``a OR b`` SQLite scanned every row of the pipeline (1M rows, 140
+    ms) instead of the two ranges of the time index (2 ms)."""
+    return [
         and_(
             inv.c.invoked_at >= r.low,
             inv.c.invoked_at <= r.high if r.inclusive else inv.c.invoked_at < r.high,
         )
         for r in plan.raw
     ]
-    return or_(*parts)
 
 
 def _counts_of(row: Any) -> dict[str, float]:
@@ -144,7 +146,7 @@ class AnalyticsQueries(StorageBase):
                     totals[row.stage][k] += v
         is_ = inv.c.outcome
         decisive = is_.in_(_DECISIVE)
-        raw = (
+        raw_query = (
             select(
                 inv.c.stage,
                 func.sum(case((decisive, 1), else_=0)).label("runs"),
@@ -156,19 +158,26 @@ class AnalyticsQueries(StorageBase):
                 func.count(inv.c.queue_seconds).label("queued_runs"),
                 func.coalesce(func.sum(inv.c.queue_seconds), 0.0).label("total_queue_seconds"),
             )
-            .where(
-                inv.c.pipeline_name == pipeline,
-                inv.c.stage.is_not(None),
-                _raw_filter(plan),
-            )
+            .where(inv.c.pipeline_name == pipeline)
             .group_by(inv.c.stage)
         )
         if stage is not None:
-            raw = raw.where(inv.c.stage == stage)
-        for row in conn.execute(raw):
+            raw_query = raw_query.where(inv.c.stage == stage)
+        for row in self._raw_rows(conn, raw_query, plan):
             for k, v in _counts_of(row).items():
                 totals[row.stage][k] += v
         return {k: v for k, v in totals.items() if any(v[c] for c in ("runs", "skipped", "cancelled"))}
+
+    @staticmethod
+    def _raw_rows(conn: Connection, query: Select[Any], plan: WindowPlan) -> Iterator[Any]:
+        """The rows of ``query`` over each raw edge range of ``plan``, for
+        invocations that belong to a stage. (``stage IS NOT NULL`` is
+        checked here: in SQL it made SQLite prefer the stage index and scan
+        the whole pipeline.)"""
+        for condition in _raw_filters(plan):
+            for row in conn.execute(query.where(condition)).all():
+                if row[0] is not None:  # every raw query selects the stage first
+                    yield row
 
     # -- percentiles ----------------------------------------------------
 
@@ -241,22 +250,17 @@ class AnalyticsQueries(StorageBase):
             )
             if stage is not None:
                 query = query.where(h.c.stage == stage)
-            for row in conn.execute(query):
-                buckets[row.stage][row.bucket] += int(row.n)
+            for name, bucket, n in conn.execute(query).all():
+                buckets[name][bucket] += int(n)
         raw = (
             select(inv.c.stage, inv.c.duration_bucket, func.count().label("n"))
-            .where(
-                inv.c.pipeline_name == pipeline,
-                inv.c.stage.is_not(None),
-                inv.c.outcome.in_(_DECISIVE),
-                _raw_filter(plan),
-            )
+            .where(inv.c.pipeline_name == pipeline, inv.c.outcome.in_(_DECISIVE))
             .group_by(inv.c.stage, inv.c.duration_bucket)
         )
         if stage is not None:
             raw = raw.where(inv.c.stage == stage)
-        for row in conn.execute(raw):
-            buckets[row.stage][row.duration_bucket] += int(row.n)
+        for name, bucket, n in self._raw_rows(conn, raw, plan):
+            buckets[name][bucket] += int(n)
         return {
             name: (
                 percentile_from_buckets(counts.items(), QUANTILES[0]),
@@ -307,14 +311,12 @@ class AnalyticsQueries(StorageBase):
                 inv.c.pipeline_name == pipeline,
                 inv.c.outcome == "failure",
                 inv.c.error_key.is_not(None),
-                inv.c.stage.is_not(None),
-                _raw_filter(plan),
             )
             .group_by(inv.c.stage, inv.c.error_key)
         )
         if stage is not None:
             raw = raw.where(inv.c.stage == stage)
-        for row in conn.execute(raw):
+        for row in self._raw_rows(conn, raw, plan):
             counts[row.stage][row.error_key] += int(row.n)
         return {
             name: sorted(by_key.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_FAILURES]

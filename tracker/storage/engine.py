@@ -125,9 +125,11 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
             vec_module.load(dbapi_conn)
             dbapi_conn.enable_load_extension(False)
         cur = dbapi_conn.cursor()
+        # The busy timeout first: switching a new file to WAL takes a lock,
+        # and processes that open it at once must wait for each other.
+        cur.execute("PRAGMA busy_timeout=30000")
         if not in_memory:
             cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={sync}")
         cur.close()

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Insert, insert, select
+from sqlalchemy import Connection, Insert, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..errors import IdempotencyConflict
 from ..histogram import bucket_of
 from ..phases import Outcome
 from ..records import InvocationRecord, utcnow
 from .base import StorageBase
+from .rawwrite import RawConnection, raw_write
 from .schema import (
     skill_invocation,
     skill_metric_counts,
@@ -40,22 +38,6 @@ _STAGE_COUNTERS = (
     "queued_runs",
     "total_queue_seconds",
 )
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """The answer to a stored stage result."""
-
-    id: int
-    session_id: str
-    workflow_phase: str
-    duplicate: bool
-
-
-def request_hash(body: Any) -> str:
-    """A stable hash of a JSON-like request body (key order does not count)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _upsert(dialect: str, table: Any, keys: list[str], counters: Iterable[str]) -> Insert:
@@ -119,7 +101,11 @@ def _statements(dialect: str) -> dict[str, Any]:
     )
     return {
         "invocation": insert(skill_invocation),
-        "invocation_external": _upsert(dialect, skill_invocation, ["external_id"], ()),
+        # These two are read for their rowcount (was the row new?), which
+        # SQLAlchemy 2 keeps for an INSERT only when asked: PostgreSQL said -1.
+        "invocation_external": _upsert(dialect, skill_invocation, ["external_id"], ()).execution_options(
+            preserve_rowcount=True
+        ),
         "stage_daily": _upsert(dialect, stage_daily, ["pipeline_name", "stage", "day"], _STAGE_COUNTERS),
         "histogram": _upsert(
             dialect,
@@ -136,7 +122,9 @@ def _statements(dialect: str) -> dict[str, Any]:
         "stage_skill": skill,
         "metrics": metrics,
         "metric_count": _upsert(dialect, skill_metric_counts, ["skill_name", "kind", "key"], ["count"]),
-        "session_day": _upsert(dialect, skill_session_day, ["skill_name", "period_start", "session_id"], ()),
+        "session_day": _upsert(
+            dialect, skill_session_day, ["skill_name", "period_start", "session_id"], ()
+        ).execution_options(preserve_rowcount=True),
         "time_series": _upsert(
             dialect,
             skill_time_series,
@@ -198,6 +186,13 @@ class InvocationStore(StorageBase):
     def _stmts(self) -> dict[str, Any]:
         return _statements(self.dialect)
 
+    def _writing(self, doing: str) -> AbstractContextManager[Connection | RawConnection]:
+        """The write transaction of the invocation path: on SQLite the
+        pre-built statements run on the DBAPI cursor (see ``rawwrite``)."""
+        if self.dialect == "sqlite":
+            return raw_write(self.engine, doing)
+        return self.write(doing)
+
     def record_invocation(self, record: InvocationRecord) -> int | None:
         """Store one invocation and update every rollup, atomically.
 
@@ -206,64 +201,15 @@ class InvocationStore(StorageBase):
 
         :raises StorageFullError: when the disk is full; nothing is stored.
         """
-        with self.write("recording an invocation") as conn:
+        with self._writing("recording an invocation") as conn:
             return self._insert(conn, record)
 
     def record_invocations(self, records: Iterable[InvocationRecord]) -> list[int | None]:
         """Store several invocations in one transaction (all or none)."""
-        with self.write("recording invocations") as conn:
+        with self._writing("recording invocations") as conn:
             return [self._insert(conn, r) for r in records]
 
-    def record_stage_result(
-        self, record: InvocationRecord, *, idempotency_key: str | None, body: Any
-    ) -> StoredResult:
-        """Store a stage result under an idempotency key, exactly once.
-
-        The same key with the same ``body`` returns the first answer with
-        ``duplicate=True``; with another body it raises
-        :class:`IdempotencyConflict`. Key and invocation commit together, so
-        an acknowledged result is stored exactly once even when the client
-        retries after a crash.
-        """
-        digest = request_hash(body)
-        with self.write("recording a stage result") as conn:
-            if idempotency_key is not None:
-                found = self._find_request(conn, idempotency_key)
-                if found is not None:
-                    return self._replay(conn, found, digest)
-            new_id = self._insert(conn, record)
-            assert new_id is not None
-            if idempotency_key is not None:
-                conn.execute(
-                    self._stmts()["request"],
-                    {
-                        "idempotency_key": idempotency_key,
-                        "request_hash": digest,
-                        "invocation_id": new_id,
-                        "created_at": utcnow(),
-                    },
-                )
-            return StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
-
-    def _find_request(self, conn: Connection, key: str) -> Any:
-        return conn.execute(
-            select(
-                stage_result_request.c.request_hash,
-                stage_result_request.c.invocation_id,
-            ).where(stage_result_request.c.idempotency_key == key)
-        ).first()
-
-    def _replay(self, conn: Connection, found: Any, digest: str) -> StoredResult:
-        if found.request_hash != digest:
-            raise IdempotencyConflict("this Idempotency-Key was already used with a different request body")
-        row = conn.execute(
-            select(skill_invocation.c.session_id, skill_invocation.c.workflow_phase).where(
-                skill_invocation.c.id == found.invocation_id
-            )
-        ).one()
-        return StoredResult(found.invocation_id, row.session_id, row.workflow_phase, True)
-
-    def _insert(self, conn: Connection, record: InvocationRecord) -> int | None:
+    def _insert(self, conn: Connection | RawConnection, record: InvocationRecord) -> int | None:
         stmts = self._stmts()
         now = utcnow()
         row = _row(record, now)
@@ -278,7 +224,7 @@ class InvocationStore(StorageBase):
         self._roll_up(conn, record)
         return new_id
 
-    def _roll_up(self, conn: Connection, record: InvocationRecord) -> None:
+    def _roll_up(self, conn: Connection | RawConnection, record: InvocationRecord) -> None:
         stmts = self._stmts()
         day = record.invoked_at.date()
         outcome = record.outcome

@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("period_start", sa.Date(), nullable=False),
         sa.Column("session_id", sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint("skill_name", "period_start", "session_id"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "skill_time_series",
@@ -166,7 +167,8 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("pipeline_name", "stage", "day", "bucket"),
+        sa.PrimaryKeyConstraint("pipeline_name", "day", "stage", "bucket"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "stage_failure_daily",

@@ -1,0 +1,152 @@
+"""Driver choice and the extension fallback: sqlite-vec where a driver can
+load it, storage without vector search where none can (said once), and
+the pragmas every connection gets."""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import FixedClock
+from tracker.cicd import CICDTracker
+from tracker.settings import Settings
+from tracker.storage import SkillsStorage, engine
+from tracker.storage.engine import SQLiteDriver, choose_sqlite_driver
+
+from .helpers import NOW, context
+
+
+def fake_sqlite(name: str, *, can_load: bool) -> types.ModuleType:
+    module = types.ModuleType(name)
+
+    class Connection:
+        pass
+
+    if can_load:
+        Connection.enable_load_extension = lambda self, on: None  # type: ignore[attr-defined]
+    module.Connection = Connection  # type: ignore[attr-defined]
+    return module
+
+
+def test_prefers_the_first_driver_that_can_load_extensions() -> None:
+    cannot, can = fake_sqlite("sqlite3", can_load=False), fake_sqlite("pysqlite3", can_load=True)
+    chosen = choose_sqlite_driver([("sqlite3", cannot), ("pysqlite3", can)])
+    assert chosen == SQLiteDriver("pysqlite3", can, True)
+
+
+def test_keeps_the_stdlib_driver_when_it_can_load() -> None:
+    stdlib, other = fake_sqlite("sqlite3", can_load=True), fake_sqlite("pysqlite3", can_load=True)
+    assert choose_sqlite_driver([("sqlite3", stdlib), ("pysqlite3", other)]) == SQLiteDriver(
+        "sqlite3", stdlib, True
+    )
+
+
+def test_falls_back_to_a_driver_without_extensions() -> None:
+    cannot = fake_sqlite("sqlite3", can_load=False)
+    assert choose_sqlite_driver([("sqlite3", cannot), ("pysqlite3", None)]) == SQLiteDriver(
+        "sqlite3", cannot, False
+    )
+
+
+def test_no_driver_at_all() -> None:
+    with pytest.raises(RuntimeError, match="no SQLite driver could be imported"):
+        choose_sqlite_driver([("sqlite3", None), ("pysqlite3", None)])
+
+
+@pytest.fixture
+def warnings_reset() -> Iterator[None]:
+    engine._warn_once.cache_clear()
+    yield
+    engine._warn_once.cache_clear()
+
+
+def use_all_of_it(storage: SkillsStorage) -> None:
+    """Record, read analytics, render and rebuild: storage works fully."""
+    tracker = CICDTracker(storage=storage, clock=FixedClock(NOW))
+    tracker.track_pipeline_stage(
+        context(), "test", "pytest-run", True, 12.0, started_at=NOW - timedelta(hours=1)
+    )
+    tracker.track_pipeline_stage(
+        context(), "test", "pytest-run", False, 30.0, error_message="boom", started_at=NOW - timedelta(days=2)
+    )
+    test = tracker.get_pipeline_analytics("CI").stage("test")
+    assert test is not None
+    assert (test.total_runs, test.failed_runs, test.p50_duration) == (2, 1, 21.0)
+    assert "| test | execution | 2 | 50.0% |" in tracker.generate_pipeline_report("CI")
+    assert storage.rebuild_rollups()["stage_daily"] == 2
+
+
+def test_storage_without_vector_search(
+    settings: Settings, warnings_reset: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING), SkillsStorage(settings=settings, vector=False) as storage:
+        assert storage.vector_enabled is False
+        use_all_of_it(storage)
+    assert not caplog.records  # asked for no vectors: nothing to warn about
+
+
+def test_no_driver_can_load_extensions_warns_once(
+    settings: Settings,
+    warnings_reset: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The standard library's sqlite3, as if it could not load extensions
+    # and pysqlite3 were not installed.
+    monkeypatch.setattr(engine, "sqlite_driver", lambda: SQLiteDriver("sqlite3", None, False))
+    with caplog.at_level(logging.WARNING, logger="tracker.storage.engine"):
+        first = SkillsStorage(settings=settings)
+        second = SkillsStorage(settings=settings)
+    try:
+        assert first.vector_enabled is second.vector_enabled is False
+        # The standard library's module, not pysqlite3's.
+        assert first.engine.dialect.dbapi.__name__ == "sqlite3.dbapi2"  # type: ignore[union-attr]
+        use_all_of_it(first)
+        assert second.count_invocations() == 2
+    finally:
+        first.close()
+        second.close()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "vector search runs in Python without sqlite-vec: "
+        "no SQLite driver here can load extensions (install pysqlite3-binary)"
+    ]
+
+
+def test_missing_sqlite_vec_warns_once(
+    settings: Settings,
+    warnings_reset: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "_sqlite_vec", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="tracker.storage.engine"):
+        for _ in range(3):
+            with SkillsStorage(settings=settings) as storage:
+                assert storage.vector_enabled is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "vector search runs in Python without sqlite-vec: sqlite_vec is not installed"
+    ]
+
+
+def test_vec0_loads_where_the_driver_can(storage: SkillsStorage) -> None:
+    if not storage.vector_enabled:
+        pytest.skip("no SQLite driver of this Python can load extensions")
+    with storage.read() as conn:
+        assert conn.execute(text("SELECT vec_version()")).scalar_one().startswith("v0.")
+
+
+@pytest.mark.parametrize(("synchronous", "level"), [("NORMAL", 1), ("FULL", 2)])
+def test_connection_pragmas(settings: Settings, synchronous: str, level: int) -> None:
+    storage = SkillsStorage(settings=settings.with_(sqlite_synchronous=synchronous))
+    with storage, storage.read() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("busy_timeout") == 30000
+        assert pragma("foreign_keys") == 1
+        assert pragma("synchronous") == level

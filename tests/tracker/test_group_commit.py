@@ -1,0 +1,190 @@
+"""Group commit and the raw SQLite write path: batching across threads,
+each thread getting its own outcome, and the writer lock between
+processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tracker.errors import IdempotencyConflict, StorageError
+from tracker.storage import SkillsStorage
+from tracker.storage.groupcommit import GroupCommit
+from tracker.storage.rawwrite import raw_write, writer_lock
+
+from .helpers import NOW, record
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+class TestGroupCommit:
+    def test_waiting_items_share_the_next_batch(self) -> None:
+        batches: list[list[int]] = []
+        first_started = threading.Event()
+        release_first = threading.Event()
+
+        def write(items: Sequence[int]) -> list[int]:
+            batches.append(list(items))
+            if len(batches) == 1:
+                first_started.set()
+                assert release_first.wait(10)
+            return [i * 10 for i in items]
+
+        group: GroupCommit[int, int] = GroupCommit(write)
+        with ThreadPoolExecutor(8) as pool:
+            first = pool.submit(group.submit, 0)
+            assert first_started.wait(10)
+            rest = [pool.submit(group.submit, n) for n in range(1, 8)]
+            # All seven queue up behind the running batch…
+            wait_until(lambda: len(group._queue) == 7)
+            release_first.set()
+            results = [first.result(), *(f.result() for f in rest)]
+        # …and go in one transaction, each thread getting its own answer.
+        assert results == [n * 10 for n in range(8)]
+        assert batches == [[0], [1, 2, 3, 4, 5, 6, 7]]
+
+    def test_max_batch_is_respected(self) -> None:
+        sizes: list[int] = []
+        gate = threading.Event()
+
+        def write(items: Sequence[int]) -> list[int]:
+            sizes.append(len(items))
+            gate.wait(10)
+            return list(items)
+
+        group: GroupCommit[int, int] = GroupCommit(write, max_batch=3)
+        with ThreadPoolExecutor(10) as pool:
+            futures = [pool.submit(group.submit, 0)]
+            wait_until(lambda: sizes == [1])
+            futures += [pool.submit(group.submit, n) for n in range(1, 10)]
+            wait_until(lambda: len(group._queue) == 9)
+            gate.set()
+            assert sorted(f.result() for f in futures) == list(range(10))
+        assert sizes == [1, 3, 3, 3]
+
+    def test_an_item_error_fails_that_item_only(self) -> None:
+        def write(items: Sequence[int]) -> list[int | BaseException]:
+            return [ValueError(f"bad {i}") if i % 2 else i for i in items]
+
+        group: GroupCommit[int, int] = GroupCommit(write)
+        assert group.submit(2) == 2
+        with pytest.raises(ValueError, match="bad 3"):
+            group.submit(3)
+
+    def test_a_batch_error_fails_every_item_and_the_next_batch_runs(self) -> None:
+        calls = 0
+
+        def write(items: Sequence[int]) -> list[int]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise StorageError("disk on fire")
+            return list(items)
+
+        group: GroupCommit[int, int] = GroupCommit(write)
+        with pytest.raises(StorageError, match="disk on fire"):
+            group.submit(1)
+        assert group.submit(2) == 2
+
+    def test_wrong_number_of_outcomes_is_an_error(self) -> None:
+        group: GroupCommit[int, int] = GroupCommit(lambda items: [])
+        with pytest.raises(RuntimeError, match="0 outcomes for 1 items"):
+            group.submit(1)
+
+    def test_max_batch_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="max_batch"):
+            GroupCommit(lambda items: list(items), max_batch=0)
+
+
+class TestStageResultsFromThreads:
+    def test_concurrent_results_each_stored_once(self, storage: SkillsStorage) -> None:
+        def post(n: int) -> Any:
+            rec = record("test", "pytest-run", "success", 1.0 + n, NOW, session=f"CI-{n}")
+            return storage.record_stage_result(rec, idempotency_key=f"k-{n}", body={"n": n})
+
+        with ThreadPoolExecutor(16) as pool:
+            first = list(pool.map(post, range(400)))
+            again = list(pool.map(post, range(400)))
+        assert [r.duplicate for r in first] == [False] * 400
+        assert [r.duplicate for r in again] == [True] * 400
+        assert [r.id for r in again] == [r.id for r in first]
+        assert len({r.id for r in first}) == 400
+        assert storage.count_invocations() == 400
+        assert {r["session_id"] for r in storage.invocations(limit=1000)} == {f"CI-{n}" for n in range(400)}
+
+    def test_same_key_twice_in_one_batch(self, storage: SkillsStorage) -> None:
+        rec = record("test", "pytest-run", "success", 1.0, NOW)
+        writes = storage._stage_results()._write_batch
+        from tracker.storage.stage_results import _StageWrite
+
+        outcomes = writes(
+            [
+                _StageWrite(rec, "same", "digest-a"),
+                _StageWrite(rec, "same", "digest-a"),
+                _StageWrite(rec, "same", "digest-b"),
+            ]
+        )
+        assert [type(o).__name__ for o in outcomes] == ["StoredResult", "StoredResult", "IdempotencyConflict"]
+        assert not isinstance(outcomes[0], BaseException) and not outcomes[0].duplicate
+        assert not isinstance(outcomes[1], BaseException) and outcomes[1].duplicate
+        assert isinstance(outcomes[2], IdempotencyConflict)
+        assert storage.count_invocations() == 1
+
+
+class TestRawWrite:
+    def test_values_read_back_typed(self, storage: SkillsStorage) -> None:
+        rec = record("lint", "ruff-check", "failure", 2.5, NOW, error="E501")
+        rec = dataclasses.replace(rec, artifacts={"report": "ruff.json", "n": [1, 2]})
+        new_id = storage.record_invocation(rec)
+        [row] = storage.invocations(id=new_id)
+        assert row["invoked_at"] == NOW
+        assert row["completed"] is False
+        assert row["artifacts"] == {"report": "ruff.json", "n": [1, 2]}
+
+    def test_database_errors_become_storage_errors(self, storage: SkillsStorage) -> None:
+        with pytest.raises(StorageError, match="while testing"), raw_write(storage.engine, "testing") as conn:
+            conn._cursor.execute("INSERT INTO no_such_table VALUES (1)")
+
+    def test_a_failed_block_rolls_back(self, storage: SkillsStorage) -> None:
+        rec = record("test", "pytest-run", "success", 1.0, NOW)
+        with pytest.raises(KeyError), raw_write(storage.engine, "testing") as conn:
+            storage._insert(conn, rec)
+            raise KeyError("after the insert")
+        assert storage.count_invocations() == 0
+
+    def test_writer_lock_excludes_other_processes(self, storage: SkillsStorage, db_path: Path) -> None:
+        lock = writer_lock(storage.engine)
+        assert lock.path == f"{db_path}-writer.lock"
+        probe = (
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try:\n"
+            "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "except BlockingIOError:\n"
+            "    print('busy')\n"
+            "else:\n"
+            "    print('free')\n"
+        )
+
+        def other_process_sees() -> str:
+            return subprocess.run(
+                [sys.executable, "-c", probe, lock.path or ""], capture_output=True, text=True, check=True
+            ).stdout.strip()
+
+        with lock.held():
+            assert other_process_sees() == "busy"
+        assert other_process_sees() == "free"

@@ -1,0 +1,128 @@
+"""Stage results of the API: stored exactly once per idempotency key, with
+the writes of concurrent threads group-committed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from ..errors import IdempotencyConflict
+from ..records import InvocationRecord, utcnow
+from .groupcommit import GroupCommit
+from .invocations import InvocationStore
+from .rawwrite import RawConnection
+from .schema import skill_invocation, stage_result_request
+
+_FIND_REQUEST = select(stage_result_request.c.request_hash, stage_result_request.c.invocation_id).where(
+    stage_result_request.c.idempotency_key == bindparam("key")
+)
+_REPLAY = select(skill_invocation.c.session_id, skill_invocation.c.workflow_phase).where(
+    skill_invocation.c.id == bindparam("id")
+)
+_GROUP_COMMIT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """The answer to a stored stage result."""
+
+    id: int
+    session_id: str
+    workflow_phase: str
+    duplicate: bool
+
+
+def request_hash(body: Any) -> str:
+    """A stable hash of a JSON-like request body (key order does not count).
+
+    :raises UnicodeEncodeError: for text that is not valid Unicode (a lone
+        surrogate from a ``"\\ud800"`` escape).
+    """
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _StageWrite:
+    record: InvocationRecord
+    idempotency_key: str | None
+    digest: str
+
+
+class StageResultStore(InvocationStore):
+    """Writes of the stage-result API."""
+
+    def record_stage_result(
+        self,
+        record: InvocationRecord,
+        *,
+        idempotency_key: str | None,
+        body: Any = None,
+        request_digest: str | None = None,
+    ) -> StoredResult:
+        """Store a stage result under an idempotency key, exactly once.
+
+        The same key with the same ``body`` returns the first answer with
+        ``duplicate=True``; with another body it raises
+        :class:`IdempotencyConflict`. Key and invocation commit together, and
+        this returns only after that commit, so an acknowledged result is
+        stored exactly once even when the client retries after a crash.
+        ``request_digest`` is :func:`request_hash` of the body, when the
+        caller has computed it already. Threads that call at the same time
+        share one transaction (:class:`GroupCommit`).
+        """
+        digest = request_digest if request_digest is not None else request_hash(body)
+        return self._stage_results().submit(_StageWrite(record, idempotency_key, digest))
+
+    def _stage_results(self) -> GroupCommit[_StageWrite, StoredResult]:
+        found = self.__dict__.get("_stage_group_commit")
+        if found is None:
+            with _GROUP_COMMIT_LOCK:
+                found = self.__dict__.setdefault(
+                    "_stage_group_commit", GroupCommit(self._write_stage_results)
+                )
+        assert isinstance(found, GroupCommit)
+        return found
+
+    def _write_stage_results(self, writes: Sequence[_StageWrite]) -> list[StoredResult | BaseException]:
+        """One transaction for ``writes``; an idempotency conflict fails its
+        own write only (it is found before that write touches anything)."""
+        outcomes: list[StoredResult | BaseException] = []
+        with self._writing("recording stage results") as conn:
+            for write in writes:
+                try:
+                    outcomes.append(self._write_stage_result(conn, write))
+                except IdempotencyConflict as exc:
+                    outcomes.append(exc)
+        return outcomes
+
+    def _write_stage_result(self, conn: Connection | RawConnection, write: _StageWrite) -> StoredResult:
+        record, key = write.record, write.idempotency_key
+        if key is not None:
+            found = conn.execute(_FIND_REQUEST, {"key": key}).first()
+            if found is not None:
+                if found.request_hash != write.digest:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was already used with a different request body"
+                    )
+                row = conn.execute(_REPLAY, {"id": found.invocation_id}).one()
+                return StoredResult(found.invocation_id, row.session_id, row.workflow_phase, True)
+        new_id = self._insert(conn, record)
+        assert new_id is not None
+        if key is not None:
+            conn.execute(
+                self._stmts()["request"],
+                {
+                    "idempotency_key": key,
+                    "request_hash": write.digest,
+                    "invocation_id": new_id,
+                    "created_at": utcnow(),
+                },
+            )
+        return StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
