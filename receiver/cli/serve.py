@@ -1,0 +1,150 @@
+"""``session-buddy-ci serve``: the receiver under gunicorn.
+
+The master process reads the settings, makes sure there is an API token,
+and migrates the database once; then gunicorn forks the workers, each of
+which builds the app from the same settings (after the fork: SQLite
+connections must not cross it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from tracker.errors import TrackerError
+from tracker.settings import Settings
+from tracker.storage import SkillsStorage, database_url
+
+from ..apitoken import ensure_api_token
+from .common import State
+
+log = logging.getLogger("session_buddy_ci.serve")
+
+#: Threads per worker. Requests of one worker that arrive together share a
+#: database transaction (group commit), so a few threads per worker raise
+#: the write throughput; more mostly add memory (bench/ingest.py).
+THREADS = 4
+MAX_AUTO_WORKERS = 8
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """2 × CPUs + 1, at most 8.
+
+    >>> default_workers(2), default_workers(16)
+    (5, 8)
+    """
+    count = cpus if cpus is not None else (os.cpu_count() or 1)
+    return min(2 * count + 1, MAX_AUTO_WORKERS)
+
+
+def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) -> dict[str, Any]:
+    """The gunicorn settings of ``serve`` (the benchmark uses them too)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers or default_workers(),
+        "worker_class": "gthread",
+        "threads": THREADS,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "loglevel": settings.log_level.lower(),
+        "errorlog": "-",
+        "proc_name": "session-buddy-ci",
+        # One control socket per user would be shared by every receiver
+        # running as that user; serve needs none.
+        "control_socket_disable": True,
+    }
+
+
+def gunicorn_argv(options: dict[str, Any]) -> list[str]:
+    """``options`` as gunicorn command-line flags (for ``python -m gunicorn``).
+
+    >>> gunicorn_argv({"bind": "127.0.0.1:8080", "worker_class": "gthread",
+    ...                "control_socket_disable": True})
+    ['--bind', '127.0.0.1:8080', '--worker-class', 'gthread', '--no-control-socket']
+    """
+    from gunicorn.config import Config
+
+    known = Config().settings
+    argv: list[str] = []
+    for name, value in options.items():
+        flag = next(f for f in known[name].cli if f.startswith("--"))
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _application(settings: Settings, options: dict[str, Any]) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class ReceiverApplication(BaseApplication):  # type: ignore[misc]
+        """gunicorn serving ``create_app(settings)`` in every worker."""
+
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Flask:
+            from receiver import create_app
+
+            return create_app(settings)
+
+    return ReceiverApplication()
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (default: SESSION_BUDDY_CI_HOST, 127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port to bind (default: SESSION_BUDDY_CI_PORT, 8080).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="gunicorn workers; 0 means 2 × CPUs + 1, at most 8 (default: SESSION_BUDDY_CI_WORKERS).",
+)
+@click.option("--database", metavar="URL_OR_PATH", default=None, help="Database URL or SQLite file.")
+@click.pass_obj
+def serve(
+    state: State, host: str | None, port: int | None, workers: int | None, database: str | None
+) -> None:
+    """Run the receiver (API, webhooks, dashboard) under gunicorn."""
+    settings = state.settings
+    if database:
+        settings = settings.with_(database_url=database_url(database))
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings, _token_file = ensure_api_token(settings)
+    except OSError as exc:
+        raise click.ClickException(f"cannot keep an API token in the data directory: {exc}") from exc
+    try:
+        # Migrate once here, before the fork: workers then find nothing to do.
+        SkillsStorage(settings=settings).close()
+    except (TrackerError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    options = gunicorn_options(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=settings.workers if workers is None else workers,
+    )
+    log.info(
+        "serving %s on http://%s with %s workers × %s threads",
+        make_url(settings.resolved_database_url).render_as_string(hide_password=True),
+        options["bind"],
+        options["workers"],
+        options["threads"],
+    )
+    _application(settings, options).run()

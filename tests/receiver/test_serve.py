@@ -1,0 +1,129 @@
+"""``session-buddy-ci serve``: starts gunicorn, migrates, and makes an API
+token when none is configured (file mode 0600, never logged)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from receiver.apitoken import ensure_api_token, token_path
+from receiver.cli import main
+from receiver.cli.serve import default_workers, gunicorn_options
+from tracker.settings import Settings
+
+from ..support.server import free_port, wait_healthy
+from ..support.stage import post_json, stage_body
+
+CLI = Path(sys.executable).with_name("session-buddy-ci")
+
+
+@contextmanager
+def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """Run the real CLI; yield its URL and log file."""
+    port = free_port()
+    log_path = tmp_path / f"serve-{port}.log"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_BUDDY_CI_")}
+    full_env = {
+        **clean,
+        "HF_HUB_OFFLINE": "1",
+        "SESSION_BUDDY_CI_DATA_DIR": str(tmp_path / "data"),
+        **(env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(CLI), "serve", "--port", str(port), "--workers", "2", *extra],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url, log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_serve_generates_a_private_token_and_never_logs_it(tmp_path: Path) -> None:
+    db = tmp_path / "served.db"
+    with serve(tmp_path, "--database", str(db)) as (url, log_path):
+        token_file = tmp_path / "data" / "api-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text().strip()
+        assert len(token) >= 32
+        status, answer = post_json(url, stage_body(), token=token, key="served-1")
+        assert (status, answer["session_id"]) == (201, "CI-42")
+        assert post_json(url, stage_body(), token="not-it")[0] == 403
+    assert db.exists()  # --database was used (and migrated)
+    log = log_path.read_text()
+    assert str(token_file) in log
+    assert token not in log
+    assert "2 workers" in log
+
+    # A second start reuses the file.
+    with serve(tmp_path, "--database", str(db)) as (url, log_path):
+        assert token_file.read_text().strip() == token
+        status, answer = post_json(url, stage_body(), token=token, key="served-1")
+        assert (status, answer["duplicate"]) == (200, True)
+    assert token not in log_path.read_text()
+
+
+@pytest.mark.slow
+def test_serve_with_configured_token_writes_no_file(tmp_path: Path) -> None:
+    env = {"SESSION_BUDDY_CI_API_TOKENS": "configured-token"}
+    with serve(tmp_path, "--database", str(tmp_path / "c.db"), env=env) as (url, log_path):
+        assert post_json(url, stage_body(), token="configured-token")[0] == 201
+    assert not (tmp_path / "data" / "api-token").exists()
+    assert "configured-token" not in log_path.read_text()
+
+
+def test_ensure_api_token_reuses_and_repairs(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path / "d"))
+    first, path = ensure_api_token(settings)
+    assert path == token_path(settings)
+    again, _ = ensure_api_token(settings)
+    assert first.api_tokens == again.api_tokens
+    assert path is not None
+    path.chmod(0o644)
+    ensure_api_token(settings)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("")  # left empty by a crash: replaced
+    fresh, _ = ensure_api_token(settings)
+    assert fresh.api_tokens[0] and fresh.api_tokens != first.api_tokens
+
+
+def test_configured_tokens_win(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), api_tokens=("a", "b"))
+    assert ensure_api_token(settings) == (settings, None)
+    assert not (tmp_path / "api-token").exists()
+
+
+def test_gunicorn_options_follow_the_settings() -> None:
+    settings = Settings(host="0.0.0.0", port=9000, workers=3, log_level="WARNING")
+    options = gunicorn_options(settings, host=settings.host, port=settings.port, workers=settings.workers)
+    assert options["bind"] == "0.0.0.0:9000"
+    assert options["workers"] == 3
+    assert options["loglevel"] == "warning"
+    auto = gunicorn_options(settings, host="127.0.0.1", port=8080, workers=0)
+    assert auto["workers"] == default_workers()
+    assert default_workers(1) == 3 and default_workers(3) == 7 and default_workers(64) == 8
+
+
+def test_serve_refuses_a_bad_port() -> None:
+    result = CliRunner().invoke(main, ["serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--port" in result.output
