@@ -1,0 +1,100 @@
+"""PyGithub clients: a token, or a GitHub App installation.
+
+One :class:`GitHubClients` per process, built from the settings and
+injected into the app (``create_app(..., GITHUB_CLIENTS=...)``) so tests can
+point it at a mocked API. PyGithub's own retries are off (``retry=None``):
+:mod:`receiver.github_retry` retries with a bound and respects
+``Retry-After``, and the failure is recorded for replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from github import Auth, Github, GithubIntegration
+from github.GithubObject import GithubObject
+
+from tracker.errors import TrackerError
+from tracker.settings import Settings
+
+
+def listed(obj: GithubObject) -> dict[str, Any]:
+    """The JSON an API list gave for ``obj``. (``obj.raw_data`` would fetch
+    the object again: PyGithub counts list items as incomplete.)"""
+    data: dict[str, Any] = obj._rawData  # what GithubObject.raw_data returns, without completing
+    return dict(data)
+
+
+class GitHubNotConfigured(TrackerError):
+    """No token and no GitHub App: the receiver cannot call the API."""
+
+
+@dataclass
+class GitHubClients:
+    """Builds clients for ``settings.github_api_url`` (GitHub Enterprise:
+    ``https://HOST/api/v3``; ``http://`` works too).
+
+    :param throttle: keep PyGithub's spacing between requests (0.25 s) and
+        writes (1 s), which GitHub asks of integrations; tests turn it off.
+    """
+
+    settings: Settings
+    throttle: bool = True
+    timeout: int = 15
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.github_api_url.rstrip("/")
+
+    @property
+    def uses_app(self) -> bool:
+        return bool(self.settings.github_app_id and self.private_key())
+
+    @property
+    def configured(self) -> bool:
+        """Whether the API can be called at all (a token or an App)."""
+        return bool(self.settings.github_token) or self.uses_app
+
+    def private_key(self) -> str:
+        """The App's PEM key: the setting, else the file it names."""
+        if self.settings.github_private_key:
+            return self.settings.github_private_key
+        if self.settings.github_private_key_file:
+            return Path(self.settings.github_private_key_file).expanduser().read_text(encoding="utf-8")
+        return ""
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "retry": None,
+            "per_page": 100,
+        }
+        if not self.throttle:
+            options.update(seconds_between_requests=None, seconds_between_writes=None)
+        return options
+
+    def client(self, *, installation_id: int | None = None, repository: str | None = None) -> Github:
+        """A client for a repository: as the App installation (the payload's
+        ``installation.id``, else the repository's installation), else with
+        the token.
+
+        :raises GitHubNotConfigured: with neither a token nor an App.
+        """
+        if self.uses_app:
+            app_auth = Auth.AppAuth(int(self.settings.github_app_id), self.private_key())
+            if installation_id is None:
+                if repository is None:
+                    raise GitHubNotConfigured("a GitHub App needs an installation id or a repository")
+                owner, name = repository.split("/", 1)
+                integration = GithubIntegration(auth=app_auth, **self._options())
+                installation_id = int(integration.get_repo_installation(owner, name).id)
+            return Github(auth=app_auth.get_installation_auth(installation_id), lazy=True, **self._options())
+        if self.settings.github_token:
+            return Github(auth=Auth.Token(self.settings.github_token), lazy=True, **self._options())
+        raise GitHubNotConfigured(
+            "no GitHub credentials: set SESSION_BUDDY_CI_GITHUB_TOKEN, or "
+            "SESSION_BUDDY_CI_GITHUB_APP_ID with SESSION_BUDDY_CI_GITHUB_PRIVATE_KEY(_FILE)"
+        )

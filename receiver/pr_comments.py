@@ -1,0 +1,125 @@
+"""Writing the sticky PR comment, and finding a fork run's PR.
+
+The comment is found by its hidden marker (or by the id stored the last
+time), edited if found, created otherwise. Every API call goes through
+:func:`~receiver.github_retry.call_with_retries`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from github import Github
+from github.Repository import Repository
+
+from tracker.github.render import MARKER
+
+from .github_client import GitHubClients, listed
+from .github_retry import GitHubCallFailed, RetryPolicy, call_with_retries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommentWritten:
+    comment_id: int
+    created: bool
+
+
+@dataclass
+class PRCommenter:
+    """Comment writes and PR look-ups through PyGithub.
+
+    :param sleep: how to wait between retries (tests record the waits).
+    """
+
+    clients: GitHubClients
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def enabled(self) -> bool:
+        return self.clients.configured
+
+    def _repo(self, repository: str, installation_id: int | None) -> tuple[Github, Repository]:
+        gh = self.clients.client(installation_id=installation_id, repository=repository)
+        return gh, gh.get_repo(repository)
+
+    def _edit(self, gh: Github, repo: Repository, comment_id: int, body: str, where: str) -> None:
+        # PATCH by id: no need to fetch the comment first.
+        self._call(
+            f"editing the comment on {where}",
+            lambda: gh.requester.requestJsonAndCheck(
+                "PATCH", f"{repo.url}/issues/comments/{comment_id}", input={"body": body}
+            ),
+        )
+
+    def _call(self, what: str, call: Callable[[], object]) -> object:
+        return call_with_retries(what, call, policy=self.policy, sleep=self.sleep)
+
+    def upsert_comment(
+        self,
+        repository: str,
+        pr_number: int,
+        body: str,
+        *,
+        installation_id: int | None = None,
+        comment_id: int | None = None,
+    ) -> CommentWritten:
+        """Edit the report comment of a PR, or create it.
+
+        :raises GitHubCallFailed: when GitHub keeps refusing.
+        """
+        gh, repo = self._repo(repository, installation_id)
+        where = f"{repository}#{pr_number}"
+        if comment_id is not None:
+            try:
+                self._edit(gh, repo, comment_id, body, where)
+                return CommentWritten(comment_id, False)
+            except GitHubCallFailed as exc:
+                if exc.status != 404:
+                    raise
+                log.info("the report comment %s on %s is gone; looking for another", comment_id, where)
+        issue = repo.get_issue(pr_number)
+
+        def find() -> int | None:
+            for comment in issue.get_comments():
+                if MARKER in (comment.body or ""):
+                    return int(comment.id)
+            return None
+
+        found = self._call(f"listing the comments of {where}", find)
+        if isinstance(found, int):
+            self._edit(gh, repo, found, body, where)
+            return CommentWritten(found, False)
+        created = self._call(f"commenting on {where}", lambda: issue.create_comment(body))
+        return CommentWritten(int(created.id), True)  # type: ignore[attr-defined]
+
+    def find_fork_pull_request(
+        self,
+        repository: str,
+        *,
+        head_owner: str,
+        head_branch: str,
+        head_sha: str,
+        installation_id: int | None = None,
+    ) -> int | None:
+        """The open PR of ``repository`` whose head is ``head_owner:head_branch``
+        at ``head_sha`` (``GET /repos/{o}/{r}/pulls?head=…&state=open``)."""
+        _, repo = self._repo(repository, installation_id)
+
+        def find() -> int | None:
+            for pr in repo.get_pulls(state="open", head=f"{head_owner}:{head_branch}"):
+                data = listed(pr)
+                base = data.get("base") or {}
+                base_repo = (base.get("repo") or {}).get("full_name", "")
+                head = data.get("head") or {}
+                if str(base_repo).lower() == repository.lower() and head.get("sha") == head_sha:
+                    return int(pr.number)
+            return None
+
+        found = self._call(f"looking up the pull request of {head_owner}:{head_branch} in {repository}", find)
+        return found if isinstance(found, int) else None

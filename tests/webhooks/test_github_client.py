@@ -1,0 +1,133 @@
+"""GitHub clients (token, App) and the bounded retry loop, without the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from github import GithubException
+
+from receiver.github_client import GitHubClients, GitHubNotConfigured
+from receiver.github_retry import GitHubCallFailed, RetryPolicy, call_with_retries, retry_after
+from tests.webhooks.helpers import GH, TOKEN, Sleeps
+from tracker.settings import Settings
+
+
+def _pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+class TestClients:
+    def test_nothing_configured(self) -> None:
+        clients = GitHubClients(Settings())
+        assert not clients.configured
+        with pytest.raises(GitHubNotConfigured, match="SESSION_BUDDY_CI_GITHUB_TOKEN"):
+            clients.client(repository="o/r")
+
+    def test_token(self, api: responses.RequestsMock) -> None:
+        api.add(responses.GET, f"{GH}/repos/o/r/pulls", json=[])
+        gh = GitHubClients(Settings(github_token=TOKEN), throttle=False).client()
+        assert list(gh.get_repo("o/r").get_pulls()) == []
+        assert api.calls[0].request.headers["Authorization"] == f"token {TOKEN}"
+
+    def test_app_key_from_file_and_the_repository_installation(
+        self, tmp_path: Path, api: responses.RequestsMock
+    ) -> None:
+        key_file = tmp_path / "app.pem"
+        key_file.write_text(_pem())
+        settings = Settings(github_app_id="12345", github_private_key_file=str(key_file))
+        clients = GitHubClients(settings, throttle=False)
+        assert clients.uses_app and clients.configured
+        api.add(
+            responses.GET,
+            f"{GH}/repos/o/r/installation",
+            json={"id": 77, "app_id": 12345, "account": {"login": "o"}},
+        )
+        api.add(
+            responses.POST,
+            f"{GH}/app/installations/77/access_tokens",
+            json={"token": "ghs_77", "expires_at": "2099-01-01T00:00:00Z"},
+            status=201,
+        )
+        api.add(responses.GET, f"{GH}/repos/o/r/pulls", json=[])
+        gh = clients.client(repository="o/r")  # no installation id: as the backfill calls it
+        list(gh.get_repo("o/r").get_pulls())
+        assert [c.request.url.removeprefix(GH) for c in api.calls] == [
+            "/repos/o/r/installation",
+            "/app/installations/77/access_tokens",
+            "/repos/o/r/pulls?per_page=100",
+        ]
+        assert api.calls[2].request.headers["Authorization"] == "token ghs_77"
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> GithubException:
+    return GithubException(status, {"message": message}, headers or {})
+
+
+class TestRetries:
+    def test_retry_after_forms(self) -> None:
+        assert retry_after({"retry-after": "12"}, 0.0) == 12.0
+        assert retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, 1445412480.0) == 10.0
+        assert retry_after({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "999"}, 0.0) is None
+        assert retry_after(None, 0.0) is None
+
+    def test_network_errors_are_retried(self) -> None:
+        attempts: list[int] = []
+
+        def flaky() -> str:
+            attempts.append(1)
+            if len(attempts) < 3:
+                raise requests.exceptions.ConnectionError("reset")
+            return "ok"
+
+        sleeps = Sleeps()
+        assert call_with_retries("x", flaky, sleep=sleeps) == "ok"
+        assert sleeps == [1.0, 2.0]
+
+    def test_primary_rate_limit_waits_for_the_reset(self) -> None:
+        calls = iter(
+            [
+                _error(
+                    403, "API rate limit exceeded", {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "105"}
+                )
+            ]
+        )
+
+        def call() -> str:
+            for exc in calls:
+                raise exc
+            return "ok"
+
+        sleeps = Sleeps()
+        assert call_with_retries("x", call, sleep=sleeps, clock=lambda: 100.0) == "ok"
+        assert sleeps == [5.0]
+
+    def test_total_wait_is_bounded(self) -> None:
+        def always() -> None:
+            raise _error(503, "Service Unavailable", {"Retry-After": "20"})
+
+        sleeps = Sleeps()
+        with pytest.raises(GitHubCallFailed, match="beyond the retry bound") as info:
+            call_with_retries(
+                "x", always, sleep=sleeps, policy=RetryPolicy(max_attempts=10, max_total_wait=50)
+            )
+        assert sleeps == [20.0, 20.0]  # a third wait would pass 50 s
+        assert info.value.status == 503
+
+    def test_not_found_is_not_retried(self) -> None:
+        sleeps = Sleeps()
+        with pytest.raises(GitHubCallFailed, match="editing: 404 Not Found") as info:
+            call_with_retries(
+                "editing", lambda: (_ for _ in ()).throw(_error(404, "Not Found")), sleep=sleeps
+            )
+        assert (info.value.status, sleeps) == (404, [])
