@@ -12,10 +12,15 @@ from flask import Flask
 
 from tracker.settings import Settings
 
-from . import db, errors
+from . import db, errors, webhooks
+from .crackerjack_api import bp as crackerjack_bp
+from .dashboard import bp as dashboard_bp
 from .health import bp as health_bp
+from .ide import bp as ide_bp
 from .openapi import bp as openapi_bp
 from .pipelines import bp as pipelines_bp
+from .skills_api import bp as skills_bp
+from .stage_results import bp as stage_results_bp
 
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
@@ -25,6 +30,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic announces its context on every start; keep the log for events.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.from_mapping(
         SETTINGS=settings,
@@ -35,7 +42,18 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.config.update(config)
     db.init_app(app)
     errors.init_app(app)
-    for blueprint in (health_bp, openapi_bp, pipelines_bp):
+    webhooks.init_app(app)
+    for blueprint in (
+        health_bp,
+        openapi_bp,
+        pipelines_bp,
+        stage_results_bp,
+        dashboard_bp,
+        webhooks.bp,
+        ide_bp,
+        skills_bp,
+        crackerjack_bp,
+    ):
         app.register_blueprint(blueprint)
     return app
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 import click
 
 from .common import State
+from .crackerjack import crackerjack
+from .github import backfill, replay_deliveries
+from .maintenance import rebuild_rollups
 from .reports import export, report, track
+from .serve import serve
+from .skills import skills
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,5 +30,15 @@ def main(ctx: click.Context, database: str | None) -> None:
     ctx.obj = State(database)
 
 
-for command in (report, export, track):
+for command in (
+    report,
+    export,
+    track,
+    serve,
+    rebuild_rollups,
+    backfill,
+    replay_deliveries,
+    skills,
+    crackerjack,
+):
     main.add_command(command)
