@@ -87,12 +87,6 @@ Index(
     skill_invocation.c.duration_bucket,
 )
 Index(
-    "ix_invocation_pipeline_stage_time",
-    skill_invocation.c.pipeline_name,
-    skill_invocation.c.stage,
-    skill_invocation.c.invoked_at,
-)
-Index(
     "ix_invocation_skill_time",
     skill_invocation.c.skill_name,
     skill_invocation.c.invoked_at,
@@ -102,11 +96,6 @@ Index(
     "ix_invocation_build",
     skill_invocation.c.pipeline_name,
     skill_invocation.c.build_number,
-)
-Index(
-    "ix_invocation_phase_time",
-    skill_invocation.c.workflow_phase,
-    skill_invocation.c.invoked_at,
 )
 
 #: Running aggregates per skill; ``workflow_phase = 'all'`` is the skill's total.

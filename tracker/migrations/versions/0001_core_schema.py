@@ -86,12 +86,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("skill_invocation", schema=None) as batch_op:
         batch_op.create_index("ix_invocation_build", ["pipeline_name", "build_number"], unique=False)
-        batch_op.create_index("ix_invocation_phase_time", ["workflow_phase", "invoked_at"], unique=False)
-        batch_op.create_index(
-            "ix_invocation_pipeline_stage_time",
-            ["pipeline_name", "stage", "invoked_at"],
-            unique=False,
-        )
         batch_op.create_index(
             "ix_invocation_pipeline_time",
             [
@@ -233,8 +227,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_invocation_skill_time")
         batch_op.drop_index("ix_invocation_session")
         batch_op.drop_index("ix_invocation_pipeline_time")
-        batch_op.drop_index("ix_invocation_pipeline_stage_time")
-        batch_op.drop_index("ix_invocation_phase_time")
         batch_op.drop_index("ix_invocation_build")
 
     op.drop_table("skill_invocation")
