@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="bare/receiver pairs")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=0, help="0: as serve (2 × CPUs + 1, at most 8)")
+    parser.add_argument("--workers", type=int, default=0, help="0: as serve (one per CPU, 2 to 8)")
     parser.add_argument("--worker-class", default=None, help="override serve's worker class")
     parser.add_argument("--threads", type=int, default=None, help="override serve's threads per worker")
     parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])

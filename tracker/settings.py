@@ -78,7 +78,9 @@ class Settings:
     max_body_bytes: int = _setting(1_048_576, "Largest request body accepted by the JSON API, in bytes.")
     host: str = _setting("127.0.0.1", "Address `session-buddy-ci serve` binds to.")
     port: int = _setting(8080, "Port `session-buddy-ci serve` binds to.")
-    workers: int = _setting(0, "gunicorn workers for `serve`; 0 means 2 × CPUs + 1, at most 8.")
+    workers: int = _setting(
+        0, "gunicorn workers for `serve`; 0 means one per CPU (2 to 8), each with 8 threads."
+    )
     webhooks_enabled: str = _setting(
         "auto",
         "`auto` (on when a webhook secret is set), `true` or `false`. `true` without a secret refuses to start unless WEBHOOK_INSECURE_DEV is set.",

@@ -120,7 +120,7 @@ def test_gunicorn_options_follow_the_settings() -> None:
     assert options["loglevel"] == "warning"
     auto = gunicorn_options(settings, host="127.0.0.1", port=8080, workers=0)
     assert auto["workers"] == default_workers()
-    assert default_workers(1) == 3 and default_workers(3) == 7 and default_workers(64) == 8
+    assert default_workers(1) == 2 and default_workers(3) == 3 and default_workers(64) == 8
 
 
 def test_serve_refuses_a_bad_port() -> None:

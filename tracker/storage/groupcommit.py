@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -45,12 +46,17 @@ class GroupCommit(Generic[T, R]):
     """
 
     def __init__(
-        self, write_batch: Callable[[Sequence[T]], Sequence[R | BaseException]], max_batch: int = 64
+        self,
+        write_batch: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        max_batch: int = 64,
+        *,
+        gate: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._write_batch = write_batch
         self._max_batch = max_batch
+        self._gate = gate or self.no_gate
         self._cond = threading.Condition()
         self._queue: list[_Slot[T, R]] = []
         self._leading = False
@@ -66,11 +72,9 @@ class GroupCommit(Generic[T, R]):
                     self._cond.wait()
                     continue
                 self._leading = True
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
                 self._cond.release()
                 try:
-                    self._run(batch)
+                    self._lead()
                 finally:
                     self._cond.acquire()
                     self._leading = False
@@ -78,6 +82,20 @@ class GroupCommit(Generic[T, R]):
         if mine.error is not None:
             raise mine.error
         return mine.value  # type: ignore[return-value]
+
+    @staticmethod
+    def no_gate() -> AbstractContextManager[object]:
+        """The gate of a database whose writers need no lock of ours."""
+        return nullcontext()
+
+    def _lead(self) -> None:
+        # The batch is picked once the gate (the database's writer lock) is
+        # held: what arrived while another process was writing joins it.
+        with self._gate():
+            with self._cond:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            self._run(batch)
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         try:

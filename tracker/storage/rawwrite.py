@@ -206,6 +206,7 @@ class WriterLock:
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._owner: int | None = None
 
     def _descriptor(self) -> int | None:
         if self.path is None or fcntl is None:
@@ -219,6 +220,11 @@ class WriterLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        """Hold the lock; a thread that holds it already just goes on (the
+        group-commit leader takes it before it picks its batch)."""
+        if self._owner == threading.get_ident():
+            yield
+            return
         with self._thread_lock:
             try:
                 fd = self._descriptor()
@@ -226,9 +232,11 @@ class WriterLock:
                 fd = None  # a read-only folder: SQLite's own locking still holds
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            self._owner = threading.get_ident()
             try:
                 yield
             finally:
+                self._owner = None
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -16,7 +16,7 @@ from ..errors import IdempotencyConflict
 from ..records import InvocationRecord, utcnow
 from .groupcommit import GroupCommit
 from .invocations import InvocationStore
-from .rawwrite import RawConnection
+from .rawwrite import RawConnection, writer_lock
 from .schema import skill_invocation, stage_result_request
 
 _FIND_REQUEST = select(stage_result_request.c.request_hash, stage_result_request.c.invocation_id).where(
@@ -84,8 +84,9 @@ class StageResultStore(InvocationStore):
         found = self.__dict__.get("_stage_group_commit")
         if found is None:
             with _GROUP_COMMIT_LOCK:
+                gate = writer_lock(self.engine).held if self.dialect == "sqlite" else GroupCommit.no_gate
                 found = self.__dict__.setdefault(
-                    "_stage_group_commit", GroupCommit(self._write_stage_results)
+                    "_stage_group_commit", GroupCommit(self._write_stage_results, gate=gate)
                 )
         assert isinstance(found, GroupCommit)
         return found
