@@ -9,14 +9,12 @@ search, once per worker.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Flask, Response, current_app
 
 from tracker.embeddings import EmbedderUnavailable
 from tracker.ide import IDEPluginProtocol
@@ -28,6 +26,8 @@ from tracker.storage.ide import ShortcutConflict
 
 from . import db
 from .errors import error_response
+from .jsonbody import bad
+from .jsonbody import read_json as read_json_body
 from .stage_input import FieldError as StageFieldError
 from .stage_input import find_bad_text
 
@@ -96,27 +96,13 @@ def skill_services(app: Flask | None = None) -> SkillServices:
     return found
 
 
-def bad(field: str, message: str) -> Response:
-    """A 400 that names the field."""
-    return error_response(400, "bad_request", message, field=field)
-
-
 def read_json() -> Any | Response:
-    """The parsed JSON body, or the answer that refuses it (415, 413, 400)."""
-    if not request.is_json:
-        return error_response(
-            415, "unsupported_media_type", "send the body as Content-Type: application/json"
-        )
-    limit = db.settings().max_body_bytes
-    request.max_content_length = limit
-    try:
-        raw = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        return bad("body", f"the request body is not valid JSON: {exc}")
+    """The parsed JSON object of the request, or the answer that refuses it
+    (415, 413, 400 — also for a body that is not an object or holds text
+    that is not valid Unicode)."""
+    body = read_json_body()
+    if isinstance(body, Response):
+        return body
     if not isinstance(body, dict):
         return bad("body", "the request body must be a JSON object")
     broken = find_bad_text(body)

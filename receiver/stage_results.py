@@ -10,10 +10,8 @@ an acknowledged result survives a worker killed right after answering.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker.errors import IdempotencyConflict
 from tracker.phases import Source
@@ -22,6 +20,7 @@ from tracker.storage import request_hash
 from . import db
 from .auth import token_required
 from .errors import error_response
+from .jsonbody import bad, read_json
 from .openapi import describe, error, json_body
 from .stage_input import FieldError, find_bad_text, parse_idempotency_key, parse_stage_result
 from .stage_openapi import IDEMPOTENCY_KEY_HEADER, SCHEMAS
@@ -29,35 +28,11 @@ from .stage_openapi import IDEMPOTENCY_KEY_HEADER, SCHEMAS
 bp = Blueprint("stage_results", __name__)
 
 
-def _bad(field: str, message: str) -> Response:
-    return error_response(400, "bad_request", message, field=field)
-
-
-def _body() -> Any | Response:
-    """The parsed JSON body, or the answer that refuses it."""
-    if not request.is_json:
-        return error_response(
-            415, "unsupported_media_type", "send the stage result as Content-Type: application/json"
-        )
-    # Lower than the app-wide limit (which leaves room for webhooks);
-    # werkzeug answers 413 before reading past it.
-    limit = db.settings().max_body_bytes
-    request.max_content_length = limit
-    try:
-        raw = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
-        return _bad("body", f"the request body is not valid JSON: {exc}")
-
-
 @bp.post("/api/v1/stage-results")
 @token_required
 def post_stage_result() -> Response:
     """Store one stage result; 201, or 200 for a repeated idempotency key."""
-    body = _body()
+    body = read_json("the stage result")
     if isinstance(body, Response):
         return body
     try:
@@ -65,10 +40,10 @@ def post_stage_result() -> Response:
         result = parse_stage_result(body)
         digest = request_hash(body)
     except FieldError as exc:
-        return _bad(exc.field, str(exc))
+        return bad(exc.field, str(exc))
     except UnicodeEncodeError:
         field = find_bad_text(body) or "body"
-        return _bad(field, f"{field} contains text that is not valid Unicode (a lone surrogate)")
+        return bad(field, f"{field} contains text that is not valid Unicode (a lone surrogate)")
 
     services = db.services()
     try:
@@ -86,7 +61,7 @@ def post_stage_result() -> Response:
         )
     except ValueError as exc:
         # Crackerjack phase names are strict; the message lists the valid ones.
-        return _bad("stage", str(exc))
+        return bad("stage", str(exc))
     try:
         stored = services.storage.record_stage_result(record, idempotency_key=key, request_digest=digest)
     except IdempotencyConflict as exc:
