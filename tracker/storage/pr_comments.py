@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from ..github.workflows import PipelineRun
 from ..records import utcnow
+from .leases import claim_rows
 from .schema import github_comment_job, github_pr_run, github_run
 from .webhooks import DeliveryStatus, WebhookDeliveryStore
 
@@ -168,42 +168,34 @@ class CommentQueue(WebhookDeliveryStore):
             cj.c.requested > cj.c.done,
             or_(cj.c.lease_until.is_(None), cj.c.lease_until < now),
         )
-        claimed = []
         with self.serial_write("claiming PR comment jobs") as conn:
-            keys = (
-                conn.execute(select(cj.c.job_key).where(free).order_by(cj.c.updated_at).limit(limit))
-                .scalars()
-                .all()
+            rows = claim_rows(
+                conn,
+                cj,
+                cj.c.job_key,
+                free=free,
+                oldest_first=cj.c.updated_at,
+                limit=limit,
+                owner=owner,
+                now=now,
+                lease_seconds=lease_seconds,
             )
-            for key in keys:
-                took = conn.execute(
-                    update(cj)
-                    .where(cj.c.job_key == key, free)
-                    .values(
-                        lease_owner=owner,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        attempts=cj.c.attempts + 1,
-                    )
-                ).rowcount
-                if not took:
-                    continue
-                r = conn.execute(select(cj).where(cj.c.job_key == key)).one()
-                claimed.append(
-                    CommentJob(
-                        job_key=r.job_key,
-                        kind=CommentJobKind(r.kind),
-                        repository=r.repository,
-                        pr_number=r.pr_number,
-                        run_id=r.run_id,
-                        run_attempt=r.run_attempt,
-                        installation_id=r.installation_id,
-                        generation=int(r.requested),
-                        attempts=int(r.attempts),
-                        comment_id=r.comment_id,
-                        delivery_id=r.delivery_id,
-                    )
-                )
-        return claimed
+        return [
+            CommentJob(
+                job_key=r.job_key,
+                kind=CommentJobKind(r.kind),
+                repository=r.repository,
+                pr_number=r.pr_number,
+                run_id=r.run_id,
+                run_attempt=r.run_attempt,
+                installation_id=r.installation_id,
+                generation=int(r.requested),
+                attempts=int(r.attempts),
+                comment_id=r.comment_id,
+                delivery_id=r.delivery_id,
+            )
+            for r in rows
+        ]
 
     def finish_comment_job(self, job: CommentJob, owner: str, *, comment_id: int | None = None) -> bool:
         """Settle ``job.generation``; pending again if asked for meanwhile.

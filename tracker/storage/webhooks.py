@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..records import utcnow
 from .base import StorageBase
+from .leases import claim_rows
 from .rawwrite import writer_lock
 from .schema import webhook_delivery, worker_lease
 
@@ -208,27 +209,20 @@ class WebhookDeliveryStore(StorageBase):
             wd.c.status == DeliveryStatus.PENDING.value,
             or_(wd.c.lease_until.is_(None), wd.c.lease_until < now),
         )
-        claimed: list[StoredDelivery] = []
         with self.serial_write("claiming webhook deliveries") as conn:
-            ids = (
-                conn.execute(select(wd.c.delivery_id).where(free).order_by(wd.c.received_at).limit(limit))
-                .scalars()
-                .all()
+            rows = claim_rows(
+                conn,
+                wd,
+                wd.c.delivery_id,
+                free=free,
+                oldest_first=wd.c.received_at,
+                limit=limit,
+                owner=owner,
+                now=now,
+                lease_seconds=lease_seconds,
+                columns=_COLUMNS,
             )
-            for delivery_id in ids:
-                took = conn.execute(
-                    update(wd)
-                    .where(wd.c.delivery_id == delivery_id, free)
-                    .values(
-                        lease_owner=owner,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        attempts=wd.c.attempts + 1,
-                    )
-                ).rowcount
-                if took:
-                    row = conn.execute(select(*_COLUMNS).where(wd.c.delivery_id == delivery_id)).one()
-                    claimed.append(_delivery(row))
-        return claimed
+        return [_delivery(row) for row in rows]
 
     def finish_delivery(
         self,
