@@ -72,7 +72,14 @@ def report(name: str) -> Response:
     return Response(body, status=200, content_type=_MEDIA[fmt])
 
 
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+# Pipeline names never hold control characters (CIPipelineContext refuses
+# them), and the router matches none in a path.
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\x00-\\x1f\\x7f]+$"},
+}
 
 
 def _days_param(default: int) -> dict[str, object]:

@@ -122,12 +122,12 @@ def test_every_acknowledged_result_stored_exactly_once(tmp_path: Path) -> None:
 
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
-        per_build = dict(
+        per_build: dict[str, int] = dict(
             conn.execute(
                 text("SELECT build_number, count(*) FROM skill_invocation GROUP BY build_number")
             ).all()
         )
-        keys = dict(
+        keys: dict[str, str] = dict(
             conn.execute(
                 text(
                     "SELECT r.idempotency_key, i.build_number FROM stage_result_request r "
@@ -135,7 +135,9 @@ def test_every_acknowledged_result_stored_exactly_once(tmp_path: Path) -> None:
                 )
             ).all()
         )
-        builds_by_id = dict(conn.execute(text("SELECT id, build_number FROM skill_invocation")).all())
+        builds_by_id: dict[object, str] = dict(
+            conn.execute(text("SELECT id, build_number FROM skill_invocation")).all()
+        )
         runs = conn.execute(text("SELECT sum(runs) FROM stage_daily")).scalar_one()
     engine.dispose()
 

@@ -12,9 +12,11 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -67,16 +69,16 @@ CHECKS = [
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_keeps_to_its_document(case: schemathesis.Case) -> None:
+def test_api_keeps_to_its_document(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(headers=AUTH, checks=CHECKS)
 
 
 @given(case=schema["/api/v1/stage-results"]["POST"].as_strategy())
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_stage_results_accept_every_body_the_document_allows(case: schemathesis.Case) -> None:
+def test_stage_results_accept_every_body_the_document_allows(case: schemathesis.Case[Any]) -> None:
     """The schema is not looser than the validation: a schema-valid body is
     stored (201), never refused with a 400."""
     # A fresh key: a generated key reused with another body is a 422 on purpose.
-    case.headers = {**(case.headers or {}), "Idempotency-Key": str(uuid.uuid4())}
+    case.headers = CaseInsensitiveDict({**case.headers, "Idempotency-Key": str(uuid.uuid4())})
     response = case.call_and_validate(headers=AUTH, checks=[*CHECKS, positive_data_acceptance])
     assert response.status_code == 201, response.text

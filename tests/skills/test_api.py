@@ -199,7 +199,7 @@ def test_crackerjack_endpoints(client: FlaskClient, auth: dict[str, str]) -> Non
         bad_phase.status_code == 400
         and "fast_hooks, tests, comprehensive_hooks, ai_fix" in bad_phase.get_json()["message"]
     )
-    for change, field in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"duration_seconds": -1}, "duration_seconds"),
         ({"duration_seconds": "2"}, "duration_seconds"),
         ({"completed": "no"}, "completed"),
@@ -207,7 +207,8 @@ def test_crackerjack_endpoints(client: FlaskClient, auth: dict[str, str]) -> Non
         ({"skill": ""}, "skill"),
         ({"project": None}, "project"),
         ({"error_message": 5}, "error_message"),
-    ]:
+    ]
+    for change, field in changes:
         response = client.post("/api/v1/crackerjack/phases", json={**body, **change}, headers=auth)
         assert (response.status_code, response.get_json()["field"]) == (400, field), change
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from typing import cast
 
 import pytest
 
@@ -49,14 +50,17 @@ def test_completer_records_the_invocation(storage: SkillsStorage) -> None:
 def test_completer_with_a_given_duration_and_phase(storage: SkillsStorage) -> None:
     tracker = SkillsTracker("s", storage)
     tracker.track_invocation("ruff-check", WorkflowPhase.SETUP).complete(completed=True, duration=2.5)
-    SkillCatalogue(storage, HashingEmbedder()).add(CatalogueEntry("my-deploy", "ship it", "deployment"))
+    SkillCatalogue(storage, HashingEmbedder()).add(
+        CatalogueEntry("my-deploy", "ship it", WorkflowPhase.DEPLOYMENT)
+    )
     tracker.track_invocation("my-deploy")(duration=1)
     tracker.track_invocation("unknown-tool")(duration=1)
     rows = {r["skill_name"]: r for r in storage.invocations(session_id="s")}
     assert rows["ruff-check"]["workflow_phase"] == "setup" and rows["ruff-check"]["duration_seconds"] == 2.5
     assert rows["my-deploy"]["workflow_phase"] == "deployment"  # a user's skill: its catalogue phase
     assert rows["unknown-tool"]["workflow_phase"] == "execution"  # documented default
-    assert storage.skill_metrics("ruff-check")["completed_invocations"] == 1
+    metrics = storage.skill_metrics("ruff-check")
+    assert metrics is not None and metrics["completed_invocations"] == 1
 
 
 @pytest.mark.parametrize(
@@ -117,7 +121,9 @@ def test_baselines_on_hand_built_data(storage: SkillsStorage) -> None:
     assert rows["ruff-check"]["global_completion_rate"] == pytest.approx(0.5)
     # Effectiveness: the share of skills whose completion rate is at most this one's.
     assert [
-        round(rows[s]["effectiveness_percentile"], 1) for s in ("ruff-check", "pytest-run", "mypy-check")
+        # The baseline rows are dict[str, object]; this column is a REAL.
+        round(cast(float, rows[s]["effectiveness_percentile"]), 1)
+        for s in ("ruff-check", "pytest-run", "mypy-check")
     ] == [
         33.3,
         66.7,

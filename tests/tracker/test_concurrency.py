@@ -65,7 +65,8 @@ def read(path: str, ready: Any, done: Any, results: Any) -> None:
     only grow."""
     storage = open_storage(path)
     tracker = CICDTracker(storage=storage, clock=FixedClock(NOW))
-    errors, totals = [], []
+    errors: list[str] = []
+    totals: list[int] = []
     ready.wait(timeout=120)
     try:
         while not done.is_set() or not totals:

@@ -8,6 +8,7 @@ import logging
 import types
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -145,7 +146,10 @@ def test_vec0_loads_where_the_driver_can(storage: SkillsStorage) -> None:
 def test_connection_pragmas(settings: Settings, synchronous: str, level: int) -> None:
     storage = SkillsStorage(settings=settings.with_(sqlite_synchronous=synchronous))
     with storage, storage.read() as conn:
-        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()  # noqa: E731
+
+        def pragma(name: str) -> Any:
+            return conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+
         assert pragma("journal_mode") == "wal"
         assert pragma("busy_timeout") == 30000
         assert pragma("foreign_keys") == 1

@@ -60,7 +60,9 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
 def test_rollup_tables_are_clustered(engine: Engine) -> None:
     migrate.upgrade(engine)
     with engine.connect() as conn:
-        sql = dict(conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all())
+        sql: dict[str, str] = dict(
+            conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+        )
     assert "WITHOUT ROWID" in sql["stage_daily_histogram"]
     assert "PRIMARY KEY (pipeline_name, day, stage, bucket)" in sql["stage_daily_histogram"]
     assert "WITHOUT ROWID" in sql["skill_session_day"]

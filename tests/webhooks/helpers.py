@@ -215,7 +215,6 @@ def deliver_build(
     """A build: jobs "lint" (a failed step) and "build" (success), then the run."""
     jobs = [("lint", "failure", None), ("build", "success", SUCCESS_JOB)]
     for offset, (job_name, conclusion, fixture) in enumerate(jobs):
-        extra = {"fixture": fixture} if fixture else {}
         payload = job_payload(
             job_id=first_job_id + offset,
             run_id=run_id,
@@ -223,7 +222,7 @@ def deliver_build(
             conclusion=conclusion,
             head_sha=sha,
             shift=shift,
-            **extra,
+            fixture=fixture or JOB_FIXTURE,
         )
         assert post(client, "workflow_job", payload).status_code == 202
     payload = run_payload(
@@ -240,7 +239,13 @@ def deliver_build(
 
 
 def calls(api: responses.RequestsMock) -> list[tuple[str, str]]:
-    return [(c.request.method, c.request.url.removeprefix(GH)) for c in api.calls]  # type: ignore[union-attr]
+    """The calls made to the mocked API: (method, path and query)."""
+    made = []
+    for c in api.calls:
+        # Optional in requests' types; a sent request always has both.
+        assert c.request.method is not None and c.request.url is not None
+        made.append((c.request.method, c.request.url.removeprefix(GH)))
+    return made
 
 
 def sent_body(api: responses.RequestsMock, index: int = -1) -> str:

@@ -11,7 +11,7 @@ import responses
 from click.testing import CliRunner
 
 from receiver.cli import main
-from tests.webhooks.helpers import GH, JOB_FIXTURE, REPO, TOKEN, run_payload, sample
+from tests.webhooks.helpers import GH, JOB_FIXTURE, REPO, TOKEN, calls, run_payload, sample
 from tracker.records import utcnow
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage
@@ -22,14 +22,15 @@ RUNS = f"{GH}/repos/{REPO}/actions/runs"
 
 def rest_run(run_id: int, number: int, name: str, attempt: int = 1) -> dict[str, Any]:
     """A run as ``GET /actions/runs`` lists it: the webhook's object."""
-    run = run_payload(run_id=run_id, number=number, name=name, attempt=attempt)["workflow_run"]
+    payload = run_payload(run_id=run_id, number=number, name=name, attempt=attempt)
+    run: dict[str, Any] = payload["workflow_run"]
     run["jobs_url"] = f"https://api.github.com/repos/{REPO}/actions/runs/{run_id}/jobs"
     run["url"] = f"https://api.github.com/repos/{REPO}/actions/runs/{run_id}"
     return run
 
 
 def rest_job(job_id: int, run_id: int, name: str, fixture: str, attempt: int = 1) -> dict[str, Any]:
-    job = copy.deepcopy(sample(fixture)["workflow_job"])
+    job: dict[str, Any] = copy.deepcopy(sample(fixture)["workflow_job"])
     job.update(id=job_id, run_id=run_id, name=name, run_attempt=attempt)
     job["url"] = f"https://api.github.com/repos/{REPO}/actions/jobs/{job_id}"
     return job
@@ -103,7 +104,7 @@ def test_backfill_twice_stores_nothing_twice(
     assert storage.count_invocations(session_id="test-11") == 12  # attempt 1 of run 11
     assert storage.count_invocations(session_id="test-11.2") == 8
     assert {c.request.headers["Authorization"] for c in api.calls} == {f"token {TOKEN}"}
-    assert [c.request.url.removeprefix(GH) for c in api.calls] == [
+    assert [path for _, path in calls(api)] == [
         f"/repos/{REPO}/actions/runs?created=%3E%3D{since}&per_page=1",
         f"/repos/{REPO}/actions/runs?created=%3E%3D{since}&per_page=100",
         f"/repos/{REPO}/actions/runs/501/jobs?filter=all&per_page=100",

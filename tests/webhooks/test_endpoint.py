@@ -137,7 +137,8 @@ def test_each_fixture_signed(
     assert stored is not None and stored.body == raw(name)  # the raw bytes, as GitHub sent them
     worker.process_pending()
     stored = storage.delivery(delivery)
-    assert stored is not None and stored.status.value == want["delivery"], stored.last_error
+    assert stored is not None
+    assert stored.status.value == want["delivery"], stored.last_error
     counts = storage.count_github_rows()
     if "run" in want:
         run = sample(name)["workflow_run"]
