@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .rawwrite import writer_lock
+
 log = logging.getLogger(__name__)
 
 
@@ -129,7 +131,11 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
         # and processes that open it at once must wait for each other.
         cur.execute("PRAGMA busy_timeout=30000")
         if not in_memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs an exclusive lock, and SQLite
+            # answers "database is locked" at once instead of waiting: workers
+            # that start together (gunicorn) take turns on the writer lock.
+            with writer_lock(engine).held():
+                cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={sync}")
         cur.close()

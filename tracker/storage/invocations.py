@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Insert, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..histogram import bucket_of
-from ..phases import Outcome
 from ..records import InvocationRecord, utcnow
 from .base import StorageBase
+from .pending_rollups import PendingRollups
 from .rawwrite import RawConnection, raw_write
 from .schema import (
     skill_invocation,
@@ -206,13 +206,23 @@ class InvocationStore(StorageBase):
 
     def record_invocations(self, records: Iterable[InvocationRecord]) -> list[int | None]:
         """Store several invocations in one transaction (all or none)."""
+        pending = PendingRollups()
         with self._writing("recording invocations") as conn:
-            return [self._insert(conn, r) for r in records]
+            ids = [self._insert(conn, r, pending) for r in records]
+            pending.flush(conn, self._stmts())
+        return ids
 
-    def _insert(self, conn: Connection | RawConnection, record: InvocationRecord) -> int | None:
+    def _insert(
+        self,
+        conn: Connection | RawConnection,
+        record: InvocationRecord,
+        pending: PendingRollups | None = None,
+    ) -> int | None:
+        """Insert ``record``; its rollups are added to ``pending`` (which the
+        caller flushes before the transaction commits) or, without it,
+        written at once."""
         stmts = self._stmts()
-        now = utcnow()
-        row = _row(record, now)
+        row = _row(record, utcnow())
         if record.external_id is not None:
             result = conn.execute(stmts["invocation_external"], row)
             if result.rowcount == 0:
@@ -221,99 +231,10 @@ class InvocationStore(StorageBase):
             result = conn.execute(stmts["invocation"], row)
         assert result.inserted_primary_key is not None
         new_id = int(result.inserted_primary_key[0])
-        self._roll_up(conn, record)
+        if pending is None:
+            alone = PendingRollups()
+            alone.add(record)
+            alone.flush(conn, stmts)
+        else:
+            pending.add(record)
         return new_id
-
-    def _roll_up(self, conn: Connection | RawConnection, record: InvocationRecord) -> None:
-        stmts = self._stmts()
-        day = record.invoked_at.date()
-        outcome = record.outcome
-        decisive = record.decisive
-        duration = record.duration_seconds if decisive else 0.0
-        ctx = record.context
-        pipeline = ctx.pipeline_name if ctx else None
-        if pipeline and record.stage:
-            key = {"pipeline_name": pipeline, "stage": record.stage, "day": day}
-            conn.execute(
-                stmts["stage_daily"],
-                {
-                    **key,
-                    "runs": int(decisive),
-                    "successes": int(outcome is Outcome.SUCCESS),
-                    "failures": int(outcome is Outcome.FAILURE),
-                    "skipped": int(outcome is Outcome.SKIPPED),
-                    "cancelled": int(outcome is Outcome.CANCELLED),
-                    "total_duration_seconds": duration,
-                    "queued_runs": int(record.queue_seconds is not None),
-                    "total_queue_seconds": record.queue_seconds or 0.0,
-                },
-            )
-            if decisive:
-                conn.execute(
-                    stmts["histogram"],
-                    {**key, "bucket": bucket_of(duration), "count": 1},
-                )
-            if record.error_key is not None:
-                conn.execute(stmts["failure"], {**key, "error_key": record.error_key, "count": 1})
-            if outcome is not Outcome.SKIPPED:
-                conn.execute(
-                    stmts["stage_skill"],
-                    {
-                        "pipeline_name": pipeline,
-                        "stage": record.stage,
-                        "skill_name": record.skill_name,
-                        "runs": 1,
-                        "first_seen": record.invoked_at,
-                        "last_seen": record.invoked_at,
-                    },
-                )
-        if outcome is Outcome.SKIPPED:
-            return  # a skipped step never ran: no skill metrics
-        completed = int(record.completed)
-        for phase in ("all", record.workflow_phase.value):
-            conn.execute(
-                stmts["metrics"],
-                {
-                    "skill_name": record.skill_name,
-                    "workflow_phase": phase,
-                    "total_invocations": 1,
-                    "completed_invocations": completed,
-                    "abandoned_invocations": 1 - completed,
-                    "total_duration_seconds": record.duration_seconds,
-                    "first_invoked_at": record.invoked_at,
-                    "last_invoked_at": record.invoked_at,
-                },
-            )
-        for kind, value in (
-            ("workflow_path", record.workflow_path),
-            ("error_type", record.error_key),
-        ):
-            if value:
-                conn.execute(
-                    stmts["metric_count"],
-                    {
-                        "skill_name": record.skill_name,
-                        "kind": kind,
-                        "key": value[:300],
-                        "count": 1,
-                    },
-                )
-        new_session = conn.execute(
-            stmts["session_day"],
-            {
-                "skill_name": record.skill_name,
-                "period_start": day,
-                "session_id": record.session_id,
-            },
-        ).rowcount
-        conn.execute(
-            stmts["time_series"],
-            {
-                "skill_name": record.skill_name,
-                "period_start": day,
-                "invocation_count": 1,
-                "completed_count": completed,
-                "total_duration_seconds": record.duration_seconds,
-                "unique_sessions": int(new_session > 0),
-            },
-        )

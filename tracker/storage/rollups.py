@@ -4,7 +4,7 @@
 row at a time. :meth:`RollupMaintenance.rebuild_rollups` recomputes them all
 from the invocations with ``INSERT … SELECT … GROUP BY`` — after a bulk
 import, a manual repair, or a change of how a rollup is defined. Both paths
-follow the same rules (``_roll_up`` is the reference):
+follow the same rules (``PendingRollups.add`` is the reference):
 
 - a run that was skipped never ran: it counts in ``stage_daily.skipped`` and
   its queue time, and nowhere else;
@@ -43,6 +43,7 @@ from sqlalchemy.sql import ColumnElement
 from ..histogram import bucket_of
 from ..records import utcnow
 from .base import StorageBase
+from .pending_rollups import COUNT_KEY_LENGTH
 from .schema import (
     skill_invocation,
     skill_metric_counts,
@@ -69,8 +70,8 @@ ROLLUP_TABLES: tuple[Table, ...] = (
     skill_session_day,
 )
 
-#: Longest key of ``skill_metric_counts`` (``_roll_up`` cuts with ``[:300]``).
-_COUNT_KEY_LENGTH = 300
+#: Longest key of ``skill_metric_counts`` (the incremental path cuts there too).
+_COUNT_KEY_LENGTH = COUNT_KEY_LENGTH
 
 #: Columns a bulk load must give; the others are optional or derived.
 _REQUIRED = (
@@ -149,7 +150,7 @@ def _fine_select(fine: Table, dialect: str) -> Any:
 
 def _rollup_selects(f: Table) -> list[tuple[Table, Any]]:
     """``(table, select)`` for every rollup but the session ones, reading
-    the fine table ``f``; in the order of ``_roll_up``."""
+    the fine table ``f``; in the order of ``PendingRollups.flush``."""
     outcome = f.c.outcome
     decisive = outcome.in_(("success", "failure"))
     success = outcome == "success"

@@ -16,6 +16,7 @@ from ..errors import IdempotencyConflict
 from ..records import InvocationRecord, utcnow
 from .groupcommit import GroupCommit
 from .invocations import InvocationStore
+from .pending_rollups import PendingRollups
 from .rawwrite import RawConnection, writer_lock
 from .schema import skill_invocation, stage_result_request
 
@@ -95,15 +96,21 @@ class StageResultStore(InvocationStore):
         """One transaction for ``writes``; an idempotency conflict fails its
         own write only (it is found before that write touches anything)."""
         outcomes: list[StoredResult | BaseException] = []
+        # The rollups of the whole batch are summed by key and written once
+        # at the end: results of one build share their rollup rows.
+        pending = PendingRollups()
         with self._writing("recording stage results") as conn:
             for write in writes:
                 try:
-                    outcomes.append(self._write_stage_result(conn, write))
+                    outcomes.append(self._write_stage_result(conn, write, pending))
                 except IdempotencyConflict as exc:
                     outcomes.append(exc)
+            pending.flush(conn, self._stmts())
         return outcomes
 
-    def _write_stage_result(self, conn: Connection | RawConnection, write: _StageWrite) -> StoredResult:
+    def _write_stage_result(
+        self, conn: Connection | RawConnection, write: _StageWrite, pending: PendingRollups
+    ) -> StoredResult:
         record, key = write.record, write.idempotency_key
         if key is not None:
             found = conn.execute(_FIND_REQUEST, {"key": key}).first()
@@ -114,7 +121,7 @@ class StageResultStore(InvocationStore):
                     )
                 row = conn.execute(_REPLAY, {"id": found.invocation_id}).one()
                 return StoredResult(found.invocation_id, row.session_id, row.workflow_phase, True)
-        new_id = self._insert(conn, record)
+        new_id = self._insert(conn, record, pending)
         assert new_id is not None
         if key is not None:
             conn.execute(
