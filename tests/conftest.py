@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from receiver import create_app
+from tests.support.postgres import bin_dir, postgres_server
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage
+from tracker.storage.schema import metadata
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "tests" / "samples"
@@ -67,3 +70,22 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the whole test session."""
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[SkillsStorage]:
+    """Storage on PostgreSQL, emptied after the test."""
+    store = SkillsStorage(settings=Settings(database_url=pg_url))
+    yield store
+    with store.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}"))
+    store.close()

@@ -3,33 +3,16 @@ where it runs through SQLAlchemy rather than the raw SQLite cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-from sqlalchemy import text
 
-from tests.support.postgres import bin_dir, postgres_server
 from tracker.context import CIPipelineContext
 from tracker.errors import IdempotencyConflict
 from tracker.phases import Outcome, Source, WorkflowPhase
 from tracker.records import InvocationRecord
-from tracker.settings import Settings
 from tracker.storage import SkillsStorage
-from tracker.storage.schema import metadata
-
-pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL server binaries are not installed")
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[SkillsStorage]:
-    with postgres_server() as url:
-        store = SkillsStorage(settings=Settings(database_url=url))
-        yield store
-        with store.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}"))
-        store.close()
 
 
 def _record(n: int) -> InvocationRecord:

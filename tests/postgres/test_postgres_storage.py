@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from tests.conftest import FixedClock
-from tests.support.postgres import bin_dir, postgres_server
 from tracker.cicd import CICDTracker
 from tracker.context import CIPipelineContext
-from tracker.settings import Settings
 from tracker.storage import SkillsStorage
 from tracker.storage.schema import metadata, skill_invocation, stage_daily
 
-pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL server binaries are not installed")
 NOW = datetime(2026, 11, 25, 12, 0, 0)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[SkillsStorage]:
-    store = SkillsStorage(settings=Settings(database_url=pg_url))
-    yield store
-    with store.engine.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {names}"))
-    store.close()
 
 
 def _ctx(build: int) -> CIPipelineContext:

@@ -4,36 +4,12 @@ and bulk-loaded rollups equal the Python reference there too."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
-import pytest
-from sqlalchemy import text
-
-from tests.support.postgres import bin_dir, postgres_server
 from tracker.records import InvocationRecord
-from tracker.settings import Settings
 from tracker.storage import SkillsStorage
-from tracker.storage.schema import metadata
 
 from .helpers import assert_same_rollups, expected_rollups, snapshot
 from .test_rollups import COLUMNS, varied_records
-
-pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL server binaries are not installed")
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[SkillsStorage]:
-    store = SkillsStorage(settings=Settings(database_url=pg_url))
-    yield store
-    with store.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)}"))
-    store.close()
 
 
 def records(n: int, seed: int) -> list[InvocationRecord]:
