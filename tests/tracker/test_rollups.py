@@ -103,25 +103,27 @@ COLUMNS = (
 )
 
 
+def bulk_row(r: InvocationRecord) -> tuple[object, ...]:
+    """``r`` as a row of :data:`COLUMNS` for ``bulk_load_invocations``."""
+    return (
+        r.skill_name,
+        r.invoked_at,
+        r.session_id,
+        r.workflow_path,
+        r.duration_seconds,
+        r.workflow_phase.value,
+        r.source.value,
+        r.stage,
+        r.outcome.value,
+        r.error_key,
+        r.queue_seconds,
+        r.context.pipeline_name if r.context else None,
+    )
+
+
 def test_bulk_load_stores_rows_and_rollups(storage: SkillsStorage) -> None:
     records = varied_records(120, seed=11)
-    rows = [
-        (
-            r.skill_name,
-            r.invoked_at,
-            r.session_id,
-            r.workflow_path,
-            r.duration_seconds,
-            r.workflow_phase.value,
-            r.source.value,
-            r.stage,
-            r.outcome.value,
-            r.error_key,
-            r.queue_seconds,
-            r.context.pipeline_name if r.context else None,
-        )
-        for r in records
-    ]
+    rows = [bulk_row(r) for r in records]
     assert storage.bulk_load_invocations(COLUMNS, rows, batch_size=50) == 120
     stored = storage.invocations(limit=1000)
     assert len(stored) == 120

@@ -9,7 +9,7 @@ from tracker.records import InvocationRecord
 from tracker.storage import SkillsStorage
 
 from .helpers import assert_same_rollups, expected_rollups, snapshot
-from .test_rollups import COLUMNS, varied_records
+from .test_rollups import COLUMNS, bulk_row, varied_records
 
 
 def records(n: int, seed: int) -> list[InvocationRecord]:
@@ -31,22 +31,6 @@ def test_incremental_and_rebuilt_rollups(pg: SkillsStorage) -> None:
 
 
 def test_bulk_load(pg: SkillsStorage) -> None:
-    rows = [
-        (
-            r.skill_name,
-            r.invoked_at,
-            r.session_id,
-            r.workflow_path,
-            r.duration_seconds,
-            r.workflow_phase.value,
-            r.source.value,
-            r.stage,
-            r.outcome.value,
-            r.error_key,
-            r.queue_seconds,
-            r.context.pipeline_name if r.context else None,
-        )
-        for r in records(80, seed=4)
-    ]
+    rows = [bulk_row(r) for r in records(80, seed=4)]
     assert pg.bulk_load_invocations(COLUMNS, rows, batch_size=30) == 80
     assert_same_rollups(snapshot(pg), expected_rollups(pg.invocations(limit=10_000)))
