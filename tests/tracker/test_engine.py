@@ -5,9 +5,13 @@ the pragmas every connection gets."""
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
 import types
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from tracker.cicd import CICDTracker
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage, engine
 from tracker.storage.engine import SQLiteDriver, choose_sqlite_driver
+from tracker.storage.rawwrite import writer_lock
 
 from .helpers import NOW, context
 
@@ -154,3 +159,47 @@ def test_connection_pragmas(settings: Settings, synchronous: str, level: int) ->
         assert pragma("busy_timeout") == 30000
         assert pragma("foreign_keys") == 1
         assert pragma("synchronous") == level
+
+
+def test_a_connection_opens_while_another_thread_holds_the_writer_lock(tmp_path: Path) -> None:
+    """Under gunicorn a writer holding the lock waited for SQLAlchemy's
+    first-connect mutex while the thread inside it waited for the lock: the
+    connect hook must not take the writer lock."""
+    made, _ = engine.make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    opened = threading.Event()
+
+    def connect() -> None:
+        with made.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        opened.set()
+
+    with writer_lock(made).held():
+        thread = threading.Thread(target=connect, daemon=True)
+        thread.start()
+        assert opened.wait(10), "opening a connection waited for the writer lock"
+    thread.join(10)
+    made.dispose()
+
+
+def test_the_wal_switch_waits_for_a_lock_on_a_new_file(tmp_path: Path) -> None:
+    """Switching to WAL needs an exclusive lock and SQLite refuses at once
+    ("database is locked") instead of waiting: the connect hook retries
+    until the holder lets go (gunicorn workers opening a new file together)."""
+    path = tmp_path / "rollback.db"
+    dbapi: Any = engine.sqlite_driver().module or sqlite3
+    holder = dbapi.connect(str(path), isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    made, _ = engine.make_engine(f"sqlite:///{path}")
+    start = time.monotonic()
+    release.start()
+    try:
+        with made.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        release.join()
+        holder.close()
+        made.dispose()
+    assert time.monotonic() - start >= 0.25

@@ -12,14 +12,13 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-
-from .rawwrite import writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +86,36 @@ def _sqlite_vec() -> ModuleType | None:
     return _try_import("sqlite_vec")
 
 
+#: How long a connection tries to switch a new file to WAL while other
+#: processes hold it (gunicorn workers opening a new database together).
+WAL_SWITCH_SECONDS = 30.0
+
+
+def _use_wal(cur: Any, locked_error: type[Exception]) -> None:
+    """Put the database in WAL mode (it stays so: one switch per file).
+
+    Switching needs an exclusive lock, and SQLite answers "database is
+    locked" at once instead of calling the busy handler: retry with short
+    sleeps. No lock of ours is taken here: this runs inside SQLAlchemy's
+    pool, under its first-connect mutex, and a writer holding the
+    :class:`~tracker.storage.rawwrite.WriterLock` may be waiting on that
+    mutex for a connection (a deadlock, seen under gunicorn).
+    """
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    pause = 0.002
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except locked_error as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
 def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -> tuple[Engine, bool]:
     """Create the engine for ``url``; return it and whether vec0 is loaded.
 
@@ -112,6 +141,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
         _warn_once(f"vector search runs in Python without sqlite-vec: {why}")
 
     kwargs: dict[str, Any] = {}
+    dbapi_error = (driver.module or importlib.import_module("sqlite3")).OperationalError
     if driver.module is not None:
         kwargs["module"] = driver.module
     engine = create_engine(url, **kwargs)
@@ -131,11 +161,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
         # and processes that open it at once must wait for each other.
         cur.execute("PRAGMA busy_timeout=30000")
         if not in_memory:
-            # Switching a new file to WAL needs an exclusive lock, and SQLite
-            # answers "database is locked" at once instead of waiting: workers
-            # that start together (gunicorn) take turns on the writer lock.
-            with writer_lock(engine).held():
-                cur.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cur, dbapi_error)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={sync}")
         cur.close()

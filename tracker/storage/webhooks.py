@@ -105,7 +105,14 @@ class WebhookDeliveryStore(StorageBase):
             with self.write(doing) as conn:
                 yield conn
             return
-        with writer_lock(self.engine).held(), self.write(doing) as conn:
+        # The connection first, then the lock (as ``raw_write`` does): a
+        # thread holding the lock never waits on the pool.
+        with (
+            self._errors(doing),
+            self.engine.connect().execution_options(sqlite_immediate=True) as conn,
+            writer_lock(self.engine).held(),
+            conn.begin(),
+        ):
             yield conn
 
     def store_delivery(
