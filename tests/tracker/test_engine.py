@@ -22,7 +22,7 @@ from tracker.cicd import CICDTracker
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage, engine
 from tracker.storage.engine import SQLiteDriver, choose_sqlite_driver
-from tracker.storage.rawwrite import writer_lock
+from tracker.storage.rawwrite import raw_write, writer_lock
 
 from .helpers import NOW, context
 
@@ -203,3 +203,28 @@ def test_the_wal_switch_waits_for_a_lock_on_a_new_file(tmp_path: Path) -> None:
         holder.close()
         made.dispose()
     assert time.monotonic() - start >= 0.25
+
+
+def test_a_writer_never_waits_for_the_pool(tmp_path: Path) -> None:
+    """The group-commit leader checks a connection out while it holds the
+    writer lock; threads waiting for that lock may hold every pooled
+    connection. The pool must not make the leader wait (a bounded pool
+    of 15 did, for its 30 s timeout)."""
+    made, _ = engine.make_engine(f"sqlite:///{tmp_path / 'pool.db'}")
+    held = [made.connect() for _ in range(24)]
+    written = threading.Event()
+
+    def write() -> None:
+        with writer_lock(made).held(), raw_write(made, "testing") as conn:
+            conn._cursor.execute("CREATE TABLE t (x)")
+        written.set()
+
+    try:
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        assert written.wait(10), "the writer waited for a pooled connection"
+        thread.join(10)
+    finally:
+        for conn in held:
+            conn.close()
+        made.dispose()

@@ -144,8 +144,14 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
     dbapi_error = (driver.module or importlib.import_module("sqlite3")).OperationalError
     if driver.module is not None:
         kwargs["module"] = driver.module
-    engine = create_engine(url, **kwargs)
     in_memory = parsed.database in (None, "", ":memory:")
+    if not in_memory:
+        # No thread ever waits for a pooled connection: the group-commit
+        # leader asks for one while it holds the writer lock, and threads
+        # holding connections may be waiting for that lock. (A SQLite
+        # connection is a file handle; the extra ones close on return.)
+        kwargs.update(pool_size=8, max_overflow=-1)
+    engine = create_engine(url, **kwargs)
     sync = synchronous.upper()
 
     @event.listens_for(engine, "connect")
