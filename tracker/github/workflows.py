@@ -50,6 +50,20 @@ def outcome_of(conclusion: str | None) -> Outcome:
 # -- workflow_run -------------------------------------------------------------
 
 
+class _Status:
+    """``rank`` and ``completed`` of a run or job from its ``status``."""
+
+    status: str
+
+    @property
+    def rank(self) -> int:
+        return STATUS_RANK.get(self.status, 0)
+
+    @property
+    def completed(self) -> bool:
+        return self.rank == COMPLETED
+
+
 @dataclass(frozen=True)
 class PullRequestRef:
     """An entry of ``workflow_run.pull_requests``."""
@@ -61,7 +75,7 @@ class PullRequestRef:
 
 
 @dataclass(frozen=True)
-class PipelineRun:
+class PipelineRun(_Status):
     """One attempt of a workflow run: the pipeline's build."""
 
     run_id: int
@@ -89,14 +103,6 @@ class PipelineRun:
     def build_number(self) -> str:
         """The build, as the Action names it: ``163`` or ``163.2`` (attempt 2)."""
         return build_number_for(str(self.run_number), self.run_attempt)
-
-    @property
-    def rank(self) -> int:
-        return STATUS_RANK.get(self.status, 0)
-
-    @property
-    def completed(self) -> bool:
-        return self.rank == COMPLETED
 
     @property
     def duration_seconds(self) -> float | None:
@@ -219,7 +225,7 @@ class JobStep:
 
 
 @dataclass(frozen=True)
-class WorkflowJob:
+class WorkflowJob(_Status):
     """One job of a run attempt: a stage of the build."""
 
     job_id: int
@@ -240,14 +246,6 @@ class WorkflowJob:
     labels: tuple[str, ...]
     html_url: str | None
     installation_id: int | None
-
-    @property
-    def rank(self) -> int:
-        return STATUS_RANK.get(self.status, 0)
-
-    @property
-    def completed(self) -> bool:
-        return self.rank == COMPLETED
 
     @property
     def outcome(self) -> Outcome:
