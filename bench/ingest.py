@@ -4,19 +4,21 @@ Both run under gunicorn with the settings of ``session-buddy-ci serve``
 (same workers, worker class, threads); the bare app parses the JSON and
 answers 204. The same load tool (``wrk``, Debian package ``wrk``; a Python
 load generator when it is missing) sends the same body with a new
-``Idempotency-Key`` per request. Rounds alternate bare and receiver, so a
-busy machine slows both alike. Afterwards every accepted result (201) must
-be in ``skill_invocation``, exactly once.
+``Idempotency-Key`` per request, in two ways (``bench/load.py`` tells why
+both): keep-alive connections, and a new connection per request as the
+Action sends. Rounds alternate bare and receiver, so a busy machine slows
+both alike; keep-alive rounds print how the connections were spread over
+the workers. Afterwards every accepted result (201) must be in
+``skill_invocation``, exactly once.
 
 Target: the receiver reaches at least 0.5 of the bare endpoint's req/s.
 
-    python -m bench.ingest [--duration 8] [--rounds 3] [--connections 16]
+    python -m bench.ingest [--duration 8] [--rounds 3] [--connections 16] [--mode both]
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -33,6 +35,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.load import (
+    Load,
+    Outcome,
+    connections_by_worker,
+    free_port,
+    run_python,
+    run_wrk,
+    server_cpu_seconds,
+)
 from receiver.cli.serve import default_workers, gunicorn_argv, gunicorn_options
 from tracker.settings import Settings
 
@@ -73,74 +84,11 @@ def bare():
     return "", 204
 """
 
-# wrk: one Idempotency-Key per request (thread number, round, counter);
-# statuses counted per thread and summed in done().
-WRK_SCRIPT = """
-local threads = {}
-local next_id = 0
-function setup(thread)
-  next_id = next_id + 1
-  thread:set("tid", next_id)
-  table.insert(threads, thread)
-end
-function init(args)
-  statuses = {}
-  counter = 0
-end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %(token)s"
-local body = '%(body)s'
-function request()
-  counter = counter + 1
-  wrk.headers["Idempotency-Key"] = "%(prefix)s-" .. tid .. "-" .. counter
-  return wrk.format(nil, nil, nil, body)
-end
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-function done(summary, latency, requests)
-  local total = {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("statuses")) do total[k] = (total[k] or 0) + v end
-  end
-  for k, v in pairs(total) do io.write(string.format("STATUS %%d %%d\\n", k, v)) end
-  io.write(string.format("ERRORS %%d\\n", summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout))
-  io.write(string.format("DURATION_US %%d\\n", summary.duration))
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_cpu_seconds(master: int) -> float:
-    """CPU time (user + system) used so far by gunicorn's master and its
-    live workers, from /proc (Linux). A busy machine stretches wall-clock
-    figures; CPU per request stays comparable."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        # fields[1] is the parent pid; [11] utime, [12] stime (man 5 proc).
-        if entry.name == str(master) or fields[1] == str(master):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
 
 @contextmanager
-def served(app: str, env: dict[str, str], argv: list[str], workdir: Path) -> Iterator[tuple[str, int]]:
-    """gunicorn serving ``app`` until the block ends; yields its URL and
-    the master's pid."""
+def served(app: str, env: dict[str, str], argv: list[str], workdir: Path) -> Iterator[tuple[str, int, int]]:
+    """gunicorn serving ``app`` until the block ends; yields its URL, port
+    and the master's pid."""
     port = free_port()
     log = (workdir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
@@ -173,7 +121,7 @@ def served(app: str, env: dict[str, str], argv: list[str], workdir: Path) -> Ite
         # Warm every worker (imports, first connection) before measuring.
         for _ in range(50):
             _post(url, f"warm-{time.monotonic_ns()}")
-        yield url, process.pid
+        yield url, port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -195,85 +143,6 @@ def _post(url: str, key: str) -> int:
         return int(response.status)
 
 
-def run_wrk(
-    url: str, prefix: str, args: argparse.Namespace, workdir: Path
-) -> tuple[float, Counter[int], int]:
-    script = workdir / f"{prefix}.lua"
-    script.write_text(
-        WRK_SCRIPT % {"token": TOKEN, "body": json.dumps(BODY, separators=(",", ":")), "prefix": prefix}
-    )
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{args.wrk_threads}",
-            f"-c{args.connections}",
-            f"-d{args.duration}s",
-            "-s",
-            str(script),
-            url + PATH,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    statuses: Counter[int] = Counter()
-    errors, duration_us = 0, 1
-    for line in out.splitlines():
-        parts = line.split()
-        if parts[:1] == ["STATUS"]:
-            statuses[int(parts[1])] += int(parts[2])
-        elif parts[:1] == ["ERRORS"]:
-            errors = int(parts[1])
-        elif parts[:1] == ["DURATION_US"]:
-            duration_us = int(parts[1])
-    return sum(statuses.values()) / (duration_us / 1e6), statuses, errors
-
-
-def run_python(
-    url: str, prefix: str, args: argparse.Namespace, workdir: Path
-) -> tuple[float, Counter[int], int]:
-    """A keep-alive load generator, for machines without wrk. It is slower
-    than wrk (the GIL): absolute figures are lower, the ratio still holds."""
-    host, port = url.removeprefix("http://").split(":")
-    body = json.dumps(BODY).encode()
-    statuses: Counter[int] = Counter()
-    errors = 0
-    lock = threading.Lock()
-    stop = time.monotonic() + args.duration
-
-    def worker(n: int) -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        count = 0
-        while time.monotonic() < stop:
-            count += 1
-            headers = {
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {TOKEN}",
-                "Idempotency-Key": f"{prefix}-{n}-{count}",
-            }
-            try:
-                conn.request("POST", PATH, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                with lock:
-                    statuses[response.status] += 1
-            except (OSError, http.client.HTTPException):
-                with lock:
-                    errors += 1
-                conn.close()
-                conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        conn.close()
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(statuses.values()) / (time.monotonic() - started), statuses, errors
-
-
 def count_rows(db: Path) -> tuple[int, int]:
     """(rows in skill_invocation, distinct idempotency keys pointing at them)."""
     from tracker.storage import SkillsStorage
@@ -291,13 +160,47 @@ def count_rows(db: Path) -> tuple[int, int]:
     return int(rows), int(keys)
 
 
+def same_spread(a: list[int], b: list[int], slack: int = 2) -> bool:
+    """Whether two runs spread their keep-alive connections over the
+    workers alike (busiest first, within ``slack`` a worker): only then do
+    their rates compare.
+
+    >>> same_spread([9, 7], [8, 8]), same_spread([16], [8, 8])
+    (True, False)
+    """
+    width = max(len(a), len(b))
+    padded = [x + [0] * (width - len(x)) for x in (a, b)]
+    return all(abs(x - y) <= slack for x, y in zip(*padded, strict=True))
+
+
+def measure(
+    app: str, load: Load, prefix: str, env: dict[str, str], gunicorn: list[str], workdir: Path
+) -> tuple[Outcome, float, list[int]]:
+    """One run of ``load`` against ``app``: the outcome, server CPU µs a
+    request, and (keep-alive) the connections each worker held halfway."""
+    generate = run_wrk if shutil.which("wrk") else run_python
+    with served(app, env, gunicorn, workdir) as (url, port, master):
+        spread: list[int] = []
+        sampler = threading.Timer(
+            load.duration / 2, lambda: spread.extend(connections_by_worker(master, port))
+        )
+        if not load.close:
+            sampler.start()
+        before = server_cpu_seconds(master)
+        outcome = generate(url, load, prefix, workdir)
+        used = server_cpu_seconds(master) - before
+        sampler.cancel()
+    return outcome, used / max(1, sum(outcome.statuses.values())) * 1e6, spread
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="bare/receiver pairs")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/receiver pairs per mode")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--mode", choices=["keep-alive", "per-request", "both"], default="both")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0, help="0: as serve (one per CPU, 2 to 8)")
     parser.add_argument("--worker-class", default=None, help="override serve's worker class")
@@ -312,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         options["threads"] = args.threads
     gunicorn = gunicorn_argv(options)
-    load = run_wrk if shutil.which("wrk") else run_python
-    if load is run_python:
+    if not shutil.which("wrk"):
         print("wrk not found (Debian: apt-get install wrk); using the slower Python load generator")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -325,55 +227,73 @@ def main(argv: list[str] | None = None) -> int:
         "SESSION_BUDDY_CI_SQLITE_SYNCHRONOUS": args.synchronous,
         "SESSION_BUDDY_CI_LOG_LEVEL": "WARNING",
     }
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    modes = [False, True] if args.mode == "both" else [args.mode == "per-request"]
+    loads = [
+        Load(PATH, BODY, headers, args.duration, args.connections, close, args.wrk_threads) for close in modes
+    ]
     print(
         f"gunicorn: {options['workers']} workers ({default_workers()} by default here), "
         f"{options['worker_class']}, {options.get('threads', 1)} threads; load: "
-        f"{'wrk' if load is run_wrk else 'python'} {args.connections} connections, "
+        f"{'wrk' if shutil.which('wrk') else 'python'} {args.connections} connections, "
         f"{args.duration}s × {args.rounds} rounds; SQLite synchronous={args.synchronous}"
     )
-    bare_rates: list[float] = []
-    receiver_rates: list[float] = []
-    cpu: dict[str, list[float]] = {"bare": [], "receiver": []}
-    accepted, refused = 0, Counter[int]()
-    for round_no in range(args.rounds):
-        for name, app in (("bare", "bench_bare_app:app"), ("receiver", "receiver.wsgi:app")):
-            with served(app, env, gunicorn, workdir) as (url, master):
-                before = server_cpu_seconds(master)
-                rate, statuses, errors = load(url, f"{name}{round_no}", args, workdir)
-                used = server_cpu_seconds(master) - before
-            cpu[name].append(used / max(1, sum(statuses.values())) * 1e6)
-            (bare_rates if name == "bare" else receiver_rates).append(rate)
-        accepted += statuses[201]
-        refused.update({s: n for s, n in statuses.items() if s != 201})
-        print(
-            f"round {round_no + 1}: bare {bare_rates[-1]:6.0f} req/s {cpu['bare'][-1]:5.0f} µs CPU/req"
-            f" | receiver {rate:6.0f} req/s {cpu['receiver'][-1]:5.0f} µs CPU/req"
-            f" | ratio {rate / bare_rates[-1]:.2f} (non-201: {dict(refused) or 0}, socket errors: {errors})"
-        )
-    warm = 50 * args.rounds  # the warm-up posts of each receiver start
+    accepted, refused, socket_errors = 0, Counter[int](), 0
+    ratios: dict[str, float] = {}
+    for load in loads:
+        print(f"-- {load.mode}")
+        rates: dict[str, list[float]] = {"bare": [], "receiver": []}
+        cpu: dict[str, list[float]] = {"bare": [], "receiver": []}
+        compared: list[float] = []  # ratios of rounds whose two runs were loaded alike
+        for round_no in range(args.rounds):
+            line, spreads = [], []
+            for name, app in (("bare", "bench_bare_app:app"), ("receiver", "receiver.wsgi:app")):
+                prefix = f"{name}{round_no}{'c' if load.close else 'k'}"
+                outcome, used, spread = measure(app, load, prefix, env, gunicorn, workdir)
+                rates[name].append(outcome.rate)
+                cpu[name].append(used)
+                spreads.append(spread)
+                socket_errors += outcome.errors
+                if name == "receiver":
+                    accepted += outcome.statuses[201]
+                    refused.update({s: n for s, n in outcome.statuses.items() if s != 201})
+                where = f" [{'+'.join(map(str, spread))}]" if spread else ""
+                line.append(f"{name} {outcome.rate:6.0f} req/s {used:5.0f} µs CPU/req{where}")
+            ratio = rates["receiver"][-1] / rates["bare"][-1]
+            alike = load.close or same_spread(spreads[0], spreads[1])
+            if alike:
+                compared.append(ratio)
+            note = "" if alike else " (connections spread unlike: not compared)"
+            print(f"round {round_no + 1}: {' | '.join(line)} | ratio {ratio:.2f}{note}")
+        ratios[load.mode] = statistics.median(compared) if compared else 0.0
+        for name, label in (("bare", "bare endpoint:"), ("receiver", "stage results:")):
+            print(
+                f"{label:15} {statistics.median(rates[name]):8.0f} req/s, "
+                f"{statistics.median(cpu[name]):5.0f} µs server CPU/req (medians)"
+            )
+        if compared:
+            print(
+                f"ratio:          {ratios[load.mode]:8.2f}  (target >= {TARGET}; "
+                f"median of {len(compared)} comparable rounds)"
+            )
+        else:
+            print("ratio:          none: no round spread its connections alike; run more --rounds")
+    print(f"non-201 answers: {dict(refused) or 0}; socket errors: {socket_errors}")
+    starts = args.rounds * len(loads)
+    warm = 50 * starts  # the warm-up posts of each receiver start
     rows, keyed = count_rows(db)
-    ratio = statistics.median(r / b for r, b in zip(receiver_rates, bare_rates, strict=True))
-    bare_cpu, receiver_cpu = statistics.median(cpu["bare"]), statistics.median(cpu["receiver"])
-    for label, rates, used in (
-        ("bare endpoint: ", bare_rates, bare_cpu),
-        ("stage results: ", receiver_rates, receiver_cpu),
-    ):
-        print(f"{label} {statistics.median(rates):8.0f} req/s, {used:5.0f} µs server CPU/req (medians)")
-    print(
-        f"ratio:          {ratio:8.2f}  (target >= {TARGET}); CPU per request: {bare_cpu / receiver_cpu:.2f}"
-    )
     print(f"accepted (201): {accepted + warm} incl. {warm} warm-up; rows stored: {rows}; keyed: {keyed}")
     # Requests in flight when the load stopped may be stored without wrk
-    # having counted their answer: at most one per connection and round.
+    # having counted their answer: at most one per connection and run.
     in_flight = rows - (accepted + warm)
-    complete = rows == keyed and 0 <= in_flight <= args.connections * args.rounds
+    complete = rows == keyed and 0 <= in_flight <= args.connections * starts
     print(
         "every accepted result stored exactly once:",
         "yes" if complete else "NO",
         f"({in_flight} more stored than counted: answers in flight when the load stopped)",
     )
     shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if complete and ratio >= TARGET else 1
+    return 0 if complete and all(r >= TARGET for r in ratios.values()) else 1
 
 
 if __name__ == "__main__":
