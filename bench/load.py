@@ -105,16 +105,17 @@ def _stat_fields(pid: str) -> list[str] | None:
         return None  # exited meanwhile
 
 
-def _family(master: int) -> list[str]:
-    """``master`` and its children (the gunicorn workers)."""
-    pids = []
+def _family(master: int) -> dict[str, list[str]]:
+    """``master`` and its children (the gunicorn workers): their
+    ``/proc/<pid>/stat`` fields after the command name, by pid."""
+    family = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat_fields(entry.name)
             # fields[1] is the parent pid (man 5 proc).
             if fields is not None and (entry.name == str(master) or fields[1] == str(master)):
-                pids.append(entry.name)
-    return pids
+                family[entry.name] = fields
+    return family
 
 
 def server_cpu_seconds(master: int) -> float:
@@ -122,12 +123,8 @@ def server_cpu_seconds(master: int) -> float:
     live workers. A busy machine stretches wall-clock figures; CPU per
     request stays comparable."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in _family(master):
-        fields = _stat_fields(pid)
-        if fields is not None:  # [11] utime, [12] stime
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    # [11] utime, [12] stime
+    return sum(int(f[11]) + int(f[12]) for f in _family(master).values()) / tick
 
 
 def connections_by_worker(master: int, port: int) -> list[int]:
