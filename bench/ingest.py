@@ -203,15 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["keep-alive", "per-request", "both"], default="both")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0, help="0: as serve (one per CPU, 2 to 8)")
-    parser.add_argument("--worker-class", default=None, help="override serve's worker class")
-    parser.add_argument("--threads", type=int, default=None, help="override serve's threads per worker")
+    parser.add_argument(
+        "--worker-class",
+        default="gevent",
+        choices=["gevent", "gthread"],
+        help="as SESSION_BUDDY_CI_WORKER_CLASS",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="gthread: threads per worker")
     parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])
     args = parser.parse_args(argv)
 
-    options = gunicorn_options(Settings(log_level="warning"), host="127.0.0.1", port=0, workers=args.workers)
+    settings = Settings(log_level="warning", worker_class=args.worker_class)
+    options = gunicorn_options(settings, host="127.0.0.1", port=0, workers=args.workers)
     options.pop("bind")
-    if args.worker_class:
-        options["worker_class"] = args.worker_class
     if args.threads:
         options["threads"] = args.threads
     gunicorn = gunicorn_argv(options)
@@ -234,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(
         f"gunicorn: {options['workers']} workers ({default_workers()} by default here), "
-        f"{options['worker_class']}, {options.get('threads', 1)} threads; load: "
+        f"{options['worker_class']}"
+        f"{', ' + str(options['threads']) + ' threads' if 'threads' in options else ''}; load: "
         f"{'wrk' if shutil.which('wrk') else 'python'} {args.connections} connections, "
         f"{args.duration}s × {args.rounds} rounds; SQLite synchronous={args.synchronous}"
     )

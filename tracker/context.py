@@ -20,6 +20,8 @@ from typing import Any
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 _BUILD = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# \s of a str pattern is str.isspace(): both use Py_UNICODE_ISSPACE.
+_SPACE = re.compile(r"\s")
 
 #: Longest accepted value of a free-text context field.
 MAX_FIELD_LENGTH = 255
@@ -35,9 +37,23 @@ def _check_text(name: str, value: object, *, allow_space: bool = True) -> str:
         raise ValueError(f"{name} is {len(text)} characters long; the limit is {MAX_FIELD_LENGTH}")
     if _CONTROL.search(text):
         raise ValueError(f"{name} must not contain control characters")
-    if not allow_space and any(c.isspace() for c in text):
+    if not allow_space and _SPACE.search(text):
         raise ValueError(f"{name} must not contain whitespace: {text!r}")
     return text
+
+
+_FIELD_NAMES: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _field_names(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A dataclass's field names, and those without a ``None`` default
+    (``fields()`` costs microseconds a call; contexts are built per request)."""
+    found = _FIELD_NAMES.get(cls)
+    if found is None:
+        every = fields(cls)
+        found = frozenset(f.name for f in every), tuple(f.name for f in every if f.default is not None)
+        _FIELD_NAMES[cls] = found
+    return found
 
 
 def build_number_for(run_number: str, run_attempt: int | None) -> str:
@@ -150,8 +166,7 @@ class CIPipelineContext:
         """
         if not isinstance(data, Mapping):
             raise ValueError("context must be a JSON object")
-        names = {f.name for f in fields(cls)}
-        required = [f.name for f in fields(cls) if f.default is not None]
+        names, required = _field_names(cls)
         missing = [n for n in required if data.get(n) in (None, "")]
         if missing:
             raise ValueError(f"context is missing {', '.join(missing)}")

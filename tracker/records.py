@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .context import CIPipelineContext
 from .phases import Outcome, Source, WorkflowPhase
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Error texts are stored cut to this many bytes of UTF-8.
 MAX_ERROR_BYTES = 4096
@@ -70,7 +73,7 @@ def check_name(value: Any, name: str, limit: int = MAX_NAME_LENGTH) -> str:
     text = value.strip()
     if len(text) > limit:
         raise ValueError(f"{name} is longer than {limit} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         raise ValueError(f"{name} must not contain control characters")
     return text
 

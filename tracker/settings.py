@@ -78,8 +78,10 @@ class Settings:
     max_body_bytes: int = _setting(1_048_576, "Largest request body accepted by the JSON API, in bytes.")
     host: str = _setting("127.0.0.1", "Address `session-buddy-ci serve` binds to.")
     port: int = _setting(8080, "Port `session-buddy-ci serve` binds to.")
-    workers: int = _setting(
-        0, "gunicorn workers for `serve`; 0 means one per CPU (2 to 8), each with 8 threads."
+    workers: int = _setting(0, "gunicorn workers for `serve`; 0 means one per CPU (2 to 8).")
+    worker_class: str = _setting(
+        "gevent",
+        "gunicorn worker class for `serve`: `gevent` (each request a greenlet; the faster ingest) or `gthread` (8 threads per worker).",
     )
     webhooks_enabled: str = _setting(
         "auto",
@@ -132,6 +134,8 @@ class Settings:
             raise ValueError("limits must be positive")
         if self.embedder not in {"auto", "minilm", "fallback"}:
             raise ValueError(f"{PREFIX}EMBEDDER must be auto, minilm or fallback, not {self.embedder!r}")
+        if self.worker_class not in {"gevent", "gthread"}:
+            raise ValueError(f"{PREFIX}WORKER_CLASS must be gevent or gthread, not {self.worker_class!r}")
         if self.webhooks_enabled not in {"auto", "true", "false"}:
             raise ValueError(
                 f"{PREFIX}WEBHOOKS_ENABLED must be auto, true or false, not {self.webhooks_enabled!r}"

@@ -72,7 +72,8 @@ def test_serve_generates_a_private_token_and_never_logs_it(tmp_path: Path) -> No
     log = log_path.read_text()
     assert str(token_file) in log
     assert token not in log
-    assert "2 workers" in log
+    assert "2 gevent workers" in log
+    assert "Using worker: gevent" in log  # gunicorn's own word for it
 
     # A second start reuses the file.
     with serve(tmp_path, "--database", str(db)) as (url, log_path):
@@ -118,8 +119,15 @@ def test_gunicorn_options_follow_the_settings() -> None:
     assert options["bind"] == "0.0.0.0:9000"
     assert options["workers"] == 3
     assert options["loglevel"] == "warning"
+    assert (options["worker_class"], options["worker_connections"]) == ("gevent", 1000)
+    assert "threads" not in options
     auto = gunicorn_options(settings, host="127.0.0.1", port=8080, workers=0)
     assert auto["workers"] == default_workers()
+    threaded = gunicorn_options(settings.with_(worker_class="gthread"), host="h", port=1, workers=2)
+    assert (threaded["worker_class"], threaded["threads"]) == ("gthread", 8)
+    assert "worker_connections" not in threaded
+    with pytest.raises(ValueError, match="WORKER_CLASS must be gevent or gthread"):
+        Settings(worker_class="eventlet")
     assert default_workers(1) == 2 and default_workers(3) == 3 and default_workers(64) == 8
 
 

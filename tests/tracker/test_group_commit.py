@@ -26,9 +26,10 @@ from .helpers import NOW, record
 
 def wait_until(condition: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
+    pause = threading.Event()  # not time.sleep, which the linger tests replace
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.001)
+        pause.wait(0.001)
 
 
 class TestGroupCommit:
@@ -108,6 +109,56 @@ class TestGroupCommit:
     def test_max_batch_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="max_batch"):
             GroupCommit(lambda items: list(items), max_batch=0)
+        with pytest.raises(ValueError, match="linger"):
+            GroupCommit(lambda items: list(items), linger=-1)
+
+
+class TestLinger:
+    """A busy leader waits ``linger`` seconds so that more items join its
+    batch; after a pause it does not wait."""
+
+    def test_items_arriving_while_the_leader_lingers_join_its_batch(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        batches: list[list[int]] = []
+
+        def write(items: Sequence[int]) -> list[int]:
+            batches.append(list(items))
+            return list(items)
+
+        group: GroupCommit[int, int] = GroupCommit(write, linger=0.5)
+        sleeps: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            # While the leader lingers, three more threads submit.
+            sleeps.append(seconds)
+            wait_until(lambda: len(group._queue) == 4)
+
+        assert group.submit(0) == 0  # after a pause: no lingering
+        assert sleeps == []
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
+        with ThreadPoolExecutor(4) as pool:
+            leader = pool.submit(group.submit, 1)
+            wait_until(lambda: bool(sleeps))
+            others = [pool.submit(group.submit, n) for n in (2, 3, 4)]
+            assert [leader.result(), *(f.result() for f in others)] == [1, 2, 3, 4]
+        assert sleeps == [0.5]
+        assert batches == [[0], [1, 2, 3, 4]]
+
+    def test_no_lingering_after_a_pause_or_without_linger(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        sleeps: list[float] = []
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleeps.append)
+        eager: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
+        assert [eager.submit(n) for n in range(3)] == [0, 1, 2]
+        assert sleeps == []
+        lingering: GroupCommit[int, int] = GroupCommit(lambda items: list(items), linger=0.001)
+        assert lingering.submit(1) == 1
+        assert lingering.submit(2) == 2  # right after the first: busy
+        assert sleeps == [0.001]
+        monotonic = time.monotonic
+        monkeypatch.setattr("tracker.storage.groupcommit.time.monotonic", lambda: monotonic() + 1.0)
+        assert lingering.submit(3) == 3  # a second later: a pause, no wait
+        assert sleeps == [0.001]
 
 
 class TestStageResultsFromThreads:
@@ -188,3 +239,60 @@ class TestRawWrite:
         with lock.held():
             assert other_process_sees() == "busy"
         assert other_process_sees() == "free"
+
+
+GEVENT_WAITER = """
+from gevent import monkey
+
+monkey.patch_all()
+import subprocess, sys, time
+
+import gevent
+
+from tracker.storage.rawwrite import WriterLock
+
+path = sys.argv[1]
+holder = subprocess.Popen(
+    [sys.executable, "-c",
+     "import fcntl, os, sys, time\\n"
+     "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\\n"
+     "fcntl.flock(fd, fcntl.LOCK_EX)\\n"
+     "print('held', flush=True)\\n"
+     "time.sleep(0.5)\\n",
+     path],
+    stdout=subprocess.PIPE, text=True,
+)
+assert holder.stdout.readline().strip() == "held"
+ticks = []
+
+def tick():
+    while True:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.01)
+
+gevent.spawn(tick)
+start = time.monotonic()
+with WriterLock(path).held():
+    waited = time.monotonic() - start
+print(round(waited, 3), sum(1 for t in ticks if start < t < start + waited))
+holder.wait()
+"""
+
+
+class TestWriterLockUnderGevent:
+    def test_waiting_for_another_process_lets_other_greenlets_run(self, tmp_path: Path) -> None:
+        # gunicorn's gevent worker patches the process; so does this child.
+        out = subprocess.run(
+            [sys.executable, "-c", GEVENT_WAITER, str(tmp_path / "db-writer.lock")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+            check=True,
+        ).stdout.split()
+        waited, ticks = float(out[0]), int(out[1])
+        # It waited for the other process's lock…
+        assert waited >= 0.3
+        # …while the process's other greenlet kept running (a plain flock
+        # would have stopped it for the whole wait).
+        assert ticks >= 10

@@ -16,6 +16,7 @@ from ..errors import StorageError, StorageFullError
 from ..settings import Settings
 from . import migrate
 from .engine import make_engine
+from .rawwrite import writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,25 @@ class StorageBase:
     @contextmanager
     def write(self, doing: str = "writing") -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite): committed on
-        success, rolled back on any error."""
+        success, rolled back on any error.
+
+        On SQLite it is taken in turn with the file's other writers
+        (:class:`~tracker.storage.rawwrite.WriterLock`). A blocked writer
+        then wakes when the lock is free, instead of polling in SQLite's
+        busy handler (1, 2, 5, 10… ms sleeps). Under gevent that handler
+        would also stop the whole process, and with it a greenlet of the
+        same process that holds the lock.
+        """
+        if self.dialect != "sqlite":
+            with self._errors(doing), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        # The connection first, then the lock (as ``raw_write`` does): a
+        # writer holding the lock never waits on the pool.
         with (
             self._errors(doing),
             self.engine.connect().execution_options(sqlite_immediate=True) as conn,
+            writer_lock(self.engine).held(),
             conn.begin(),
         ):
             yield conn

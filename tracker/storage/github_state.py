@@ -137,7 +137,7 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
         it, and (``comments``) ask for the PR comment of a completed run.
         With ``delivery_id``, the delivery is marked processed in the same
         transaction."""
-        with self.serial_write("storing a workflow run") as conn:
+        with self.write("storing a workflow run") as conn:
             stmt = _insert_for(self.dialect)(github_run).values(**_run_row(run, utcnow()))
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "run_attempt"],
@@ -201,7 +201,7 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
     ) -> Ingested:
         """Store a job's state (``data`` is its ``workflow_job`` object);
         a completed job whose run is known becomes invocations at once."""
-        with self.serial_write("storing a workflow job") as conn:
+        with self.write("storing a workflow job") as conn:
             stmt = _insert_for(self.dialect)(github_job).values(**_job_row(job, data, utcnow()))
             stmt = stmt.on_conflict_do_update(
                 index_elements=["job_id"],

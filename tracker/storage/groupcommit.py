@@ -2,21 +2,27 @@
 
 A stage result touches ~25 B-tree pages (the invocation, its indexes, the
 rollups). Committed one by one, every result writes all of them to the WAL
-and takes the write lock once. When several threads of a process (gunicorn
-``gthread`` workers) write at the same time, the first becomes the leader:
+and takes the write lock once. When several threads of a process (the
+greenlets of gunicorn's ``gevent`` worker, or ``gthread`` threads) write
+at the same time, the first becomes the leader:
 it takes every waiting item, writes them in one transaction, commits, and
 only then hands each thread its own outcome. Nobody is answered before the
 commit that holds their write, so an acknowledged write survives a crash of
 the process as surely as with one transaction per write.
 
-No timer, no background thread: a batch is whatever queued up while the
-previous one committed, so a lone writer pays nothing extra and a busy
-process batches more.
+No background thread: a batch is whatever queued up while the previous
+one committed. A commit costs about as much as three results (the pages of
+every table and index it touched go to the WAL), so under load a leader
+may *linger* a moment before it takes the batch, letting the requests
+already being parsed join it, as PostgreSQL's ``commit_delay`` does. It
+lingers only when the previous batch ended a moment ago: the first write
+after a pause never waits.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
@@ -43,6 +49,8 @@ class GroupCommit(Generic[T, R]):
         that item's thread (the others' writes still commit). If it raises,
         every item of the batch gets that exception.
     :param max_batch: the most items one transaction takes.
+    :param linger: seconds a leader waits for more items while the process
+        is busy (see the module's docstring); 0 never waits.
     """
 
     def __init__(
@@ -51,15 +59,21 @@ class GroupCommit(Generic[T, R]):
         max_batch: int = 64,
         *,
         gate: Callable[[], AbstractContextManager[object]] | None = None,
+        linger: float = 0.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
         self._write_batch = write_batch
         self._max_batch = max_batch
         self._gate = gate or self.no_gate
+        self._linger = linger
         self._cond = threading.Condition()
         self._queue: list[_Slot[T, R]] = []
         self._leading = False
+        # When the last batch ended (monotonic): is the process busy?
+        self._last_end = float("-inf")
 
     def submit(self, item: T) -> R:
         """Write ``item`` (with whatever else is waiting) and return its
@@ -89,13 +103,29 @@ class GroupCommit(Generic[T, R]):
         return nullcontext()
 
     def _lead(self) -> None:
+        if self._busy():
+            # time.sleep, looked up now: under gevent it is the patched one,
+            # and the other requests of the process run meanwhile.
+            time.sleep(self._linger)
         # The batch is picked once the gate (the database's writer lock) is
         # held: what arrived while another process was writing joins it.
         with self._gate():
             with self._cond:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-            self._run(batch)
+            try:
+                self._run(batch)
+            finally:
+                self._last_end = time.monotonic()
+
+    def _busy(self) -> bool:
+        """Whether lingering may grow the batch: the last one ended less
+        than ten lingers ago, and this one is not full yet."""
+        return (
+            self._linger > 0
+            and len(self._queue) < self._max_batch
+            and time.monotonic() - self._last_end < 10 * self._linger
+        )
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         try:

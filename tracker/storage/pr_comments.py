@@ -152,7 +152,7 @@ class CommentQueue(WebhookDeliveryStore):
     ) -> int:
         """Link a run attempt to a PR found through the API, and ask for
         the PR's comment."""
-        with self.serial_write("linking a run to its pull request") as conn:
+        with self.write("linking a run to its pull request") as conn:
             self.link_run_to_pr(conn, repository, pr_number, run_id, run_attempt)
             return self._request_for_run(conn, repository, run_id, run_attempt, delivery_id)
 
@@ -168,7 +168,7 @@ class CommentQueue(WebhookDeliveryStore):
             cj.c.requested > cj.c.done,
             or_(cj.c.lease_until.is_(None), cj.c.lease_until < now),
         )
-        with self.serial_write("claiming PR comment jobs") as conn:
+        with self.write("claiming PR comment jobs") as conn:
             rows = claim_rows(
                 conn,
                 cj,
@@ -200,7 +200,7 @@ class CommentQueue(WebhookDeliveryStore):
     def finish_comment_job(self, job: CommentJob, owner: str, *, comment_id: int | None = None) -> bool:
         """Settle ``job.generation``; pending again if asked for meanwhile.
         ``False`` when the lease was lost (another worker took over)."""
-        with self.serial_write("finishing a PR comment job") as conn:
+        with self.write("finishing a PR comment job") as conn:
             return (
                 conn.execute(
                     update(cj)
@@ -222,7 +222,7 @@ class CommentQueue(WebhookDeliveryStore):
     def fail_comment_job(self, job: CommentJob, owner: str, error: str) -> None:
         """Record a failure that retries did not overcome, on the job and on
         the delivery that asked for it (``replay-deliveries`` retries it)."""
-        with self.serial_write("recording a PR comment failure") as conn:
+        with self.write("recording a PR comment failure") as conn:
             conn.execute(
                 update(cj)
                 .where(cj.c.job_key == job.job_key, cj.c.lease_owner == owner)

@@ -36,6 +36,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..errors import StorageError, StorageFullError
+from .coop import run_blocking
 
 try:
     import fcntl
@@ -270,7 +271,12 @@ class WriterLock:
             except OSError:
                 fd = None  # a read-only folder: SQLite's own locking still holds
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    # Held by another process: wait for it without
+                    # stopping this process's other requests (gevent).
+                    run_blocking(fcntl.flock, fd, fcntl.LOCK_EX)
             self._owner = threading.get_ident()
             try:
                 yield

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..records import utcnow
 from .base import StorageBase
 from .leases import claim_rows
-from .rawwrite import writer_lock
 from .schema import webhook_delivery, worker_lease
 
 wd = webhook_delivery
@@ -94,27 +92,6 @@ def _insert_delivery(dialect: str) -> Any:
 class WebhookDeliveryStore(StorageBase):
     """The ``webhook_delivery`` table."""
 
-    @contextmanager
-    def serial_write(self, doing: str) -> Iterator[Connection]:
-        """A write transaction taken in turn with the other writers of the
-        file (:class:`~tracker.storage.rawwrite.WriterLock`): a blocked
-        writer wakes when the lock is free instead of polling in SQLite's
-        busy handler (1, 2, 5, 10… ms sleeps), which is what made the tail
-        of webhook answers long while deliveries were being applied."""
-        if self.dialect != "sqlite":
-            with self.write(doing) as conn:
-                yield conn
-            return
-        # The connection first, then the lock (as ``raw_write`` does): a
-        # thread holding the lock never waits on the pool.
-        with (
-            self._errors(doing),
-            self.engine.connect().execution_options(sqlite_immediate=True) as conn,
-            writer_lock(self.engine).held(),
-            conn.begin(),
-        ):
-            yield conn
-
     def store_delivery(
         self,
         *,
@@ -130,7 +107,7 @@ class WebhookDeliveryStore(StorageBase):
         safe under concurrent workers). A redelivery of a ``failed`` one
         is queued again (GitHub's "Redeliver" is how people retry)."""
         now = utcnow()
-        with self.serial_write("storing a webhook delivery") as conn:
+        with self.write("storing a webhook delivery") as conn:
             inserted = conn.execute(
                 _insert_delivery(self.dialect),
                 {
@@ -187,12 +164,12 @@ class WebhookDeliveryStore(StorageBase):
             set_={"owner": stmt.excluded.owner, "lease_until": stmt.excluded.lease_until},
             where=or_(wl.c.owner == owner, wl.c.lease_until < now),
         )
-        with self.serial_write("taking a worker lease") as conn:
+        with self.write("taking a worker lease") as conn:
             return conn.execute(stmt).rowcount > 0
 
     def drop_lease(self, name: str, owner: str) -> None:
         """Let go of a lease this owner holds."""
-        with self.serial_write("dropping a worker lease") as conn:
+        with self.write("dropping a worker lease") as conn:
             conn.execute(
                 delete(worker_lease).where(worker_lease.c.name == name, worker_lease.c.owner == owner)
             )
@@ -216,7 +193,7 @@ class WebhookDeliveryStore(StorageBase):
             wd.c.status == DeliveryStatus.PENDING.value,
             or_(wd.c.lease_until.is_(None), wd.c.lease_until < now),
         )
-        with self.serial_write("claiming webhook deliveries") as conn:
+        with self.write("claiming webhook deliveries") as conn:
             rows = claim_rows(
                 conn,
                 wd,
@@ -252,13 +229,13 @@ class WebhookDeliveryStore(StorageBase):
         if conn is not None:
             conn.execute(stmt)
             return
-        with self.serial_write("recording a webhook delivery's outcome") as own:
+        with self.write("recording a webhook delivery's outcome") as own:
             own.execute(stmt)
 
     def release_delivery(self, delivery_id: str, *, error: str, retry_in: float = 5.0) -> None:
         """Give a delivery back (still pending) after a passing failure; no
         worker takes it again for ``retry_in`` seconds."""
-        with self.serial_write("releasing a webhook delivery") as conn:
+        with self.write("releasing a webhook delivery") as conn:
             conn.execute(
                 update(wd)
                 .where(wd.c.delivery_id == delivery_id)
@@ -271,7 +248,7 @@ class WebhookDeliveryStore(StorageBase):
 
     def requeue_failed(self, delivery_ids: Sequence[str] | None = None) -> int:
         """Set failed deliveries (all, or those named) pending again; how many."""
-        with self.serial_write("queueing failed webhook deliveries again") as conn:
+        with self.write("queueing failed webhook deliveries again") as conn:
             if delivery_ids is None:
                 delivery_ids = list(
                     conn.execute(
