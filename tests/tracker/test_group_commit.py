@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tracker.errors import IdempotencyConflict, StorageError
+from tracker.phases import WorkflowPhase
 from tracker.storage import SkillsStorage
 from tracker.storage.groupcommit import GroupCommit
 from tracker.storage.rawwrite import raw_write, writer_lock
@@ -194,6 +195,57 @@ class TestStageResultsFromThreads:
         assert not isinstance(outcomes[1], BaseException) and outcomes[1].duplicate
         assert isinstance(outcomes[2], IdempotencyConflict)
         assert storage.count_invocations() == 1
+
+    def test_a_mixed_batch(self, storage: SkillsStorage) -> None:
+        from tracker.storage.stage_results import _StageWrite
+
+        writes = storage._stage_results()._write_batch
+        [earlier] = writes([_StageWrite(record("test", "pytest-run", "success", 1.0, NOW), "old", "d-old")])
+        assert not isinstance(earlier, BaseException)
+        batch = [
+            _StageWrite(record("lint", "ruff-check", "success", 2.0, NOW, session="CI-1"), "new-1", "d1"),
+            _StageWrite(record("test", "pytest-run", "success", 3.0, NOW, session="CI-2"), None, "d2"),
+            _StageWrite(record("test", "pytest-run", "success", 1.0, NOW), "old", "d-old"),  # replay
+            _StageWrite(record("test", "pytest-run", "success", 1.0, NOW), "old", "d-other"),  # conflict
+            _StageWrite(record("lint", "ruff-check", "success", 2.0, NOW, session="CI-1"), "new-1", "d1"),
+            _StageWrite(
+                record("build", "make", "failure", 4.0, NOW, session="CI-3", phase=WorkflowPhase.SETUP),
+                "new-2",
+                "d3",
+            ),
+            _StageWrite(record("lint", "ruff-check", "success", 9.0, NOW), "new-1", "d-changed"),
+        ]
+        out = writes(batch)
+        assert [type(o).__name__ for o in out] == [
+            "StoredResult",
+            "StoredResult",
+            "StoredResult",
+            "IdempotencyConflict",
+            "StoredResult",
+            "StoredResult",
+            "IdempotencyConflict",
+        ]
+        first, unkeyed, replay, _, repeat, failed, _ = out
+        assert not isinstance(first, BaseException) and not isinstance(unkeyed, BaseException)
+        assert not isinstance(replay, BaseException) and not isinstance(repeat, BaseException)
+        assert not isinstance(failed, BaseException)
+        # New rows get increasing ids in the order of the batch…
+        assert earlier.id < first.id < unkeyed.id < failed.id
+        assert [first.duplicate, unkeyed.duplicate, failed.duplicate] == [False, False, False]
+        # …a key seen before answers as it did, a key repeated in the batch
+        # answers as its first write.
+        assert (replay.id, replay.duplicate) == (earlier.id, True)
+        assert (repeat.id, repeat.duplicate, repeat.session_id) == (first.id, True, "CI-1")
+        rows = {r["id"]: r for r in storage.invocations(limit=10)}
+        assert len(rows) == 4
+        assert (rows[first.id]["stage"], rows[unkeyed.id]["session_id"]) == ("lint", "CI-2")
+        assert (rows[failed.id]["stage"], rows[failed.id]["outcome"]) == ("build", "failure")
+        assert rows[failed.id]["workflow_phase"] == failed.workflow_phase == "setup"
+        with storage.engine.connect() as conn:
+            keyed: dict[str, int] = dict(
+                conn.exec_driver_sql("SELECT idempotency_key, invocation_id FROM stage_result_request").all()
+            )
+        assert keyed == {"old": earlier.id, "new-1": first.id, "new-2": failed.id}
 
 
 class TestRawWrite:

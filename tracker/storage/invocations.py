@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -101,6 +101,9 @@ def _statements(dialect: str) -> dict[str, Any]:
     )
     return {
         "invocation": insert(skill_invocation),
+        "invocations_returning": insert(skill_invocation).returning(
+            skill_invocation.c.id, sort_by_parameter_order=True
+        ),
         # These two are read for their rowcount (was the row new?), which
         # SQLAlchemy 2 keeps for an INSERT only when asked: PostgreSQL said -1.
         "invocation_external": _upsert(dialect, skill_invocation, ["external_id"], ()).execution_options(
@@ -210,6 +213,30 @@ class InvocationStore(StorageBase):
         with self._writing("recording invocations") as conn:
             ids = [self._insert(conn, r, pending) for r in records]
             pending.flush(conn, self._stmts())
+        return ids
+
+    def _insert_many(
+        self,
+        conn: Connection | RawConnection,
+        records: Sequence[InvocationRecord],
+        pending: PendingRollups,
+    ) -> list[int]:
+        """Insert ``records`` (none with an ``external_id``) in one
+        statement; their rollups go to ``pending``. Returns the new ids, in
+        the order of ``records``."""
+        if not records:
+            return []
+        if any(r.external_id is not None for r in records):
+            raise ValueError("_insert_many takes records without an external_id")
+        now = utcnow()
+        rows = [_row(r, now) for r in records]
+        stmts = self._stmts()
+        if isinstance(conn, RawConnection):
+            ids = conn.insert_returning(stmts["invocation"], rows, skill_invocation.c.id.name)
+        else:
+            ids = [int(i) for i in conn.execute(stmts["invocations_returning"], rows).scalars()]
+        for record in records:
+            pending.add(record)
         return ids
 
     def _insert(

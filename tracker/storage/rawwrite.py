@@ -144,6 +144,21 @@ class _Compiled:
         self._cache: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, CompiledStatement]] = {}
         self._lock = threading.Lock()
 
+    def expanded(self, statement: ClauseElement, count: int) -> str:
+        """SQL of ``statement`` with its one expanding parameter rendered
+        as ``count`` positional ones."""
+        key = (id(statement), ("#expanded", str(count)))
+        found = self._cache.get(key)
+        if found is not None and found[0] is statement:
+            return found[1].sql
+        [name] = statement.compile(dialect=self.dialect).params
+        bound = statement.params({name: [None] * count})
+        compiled = bound.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        assert isinstance(compiled, SQLCompiler) and len(compiled.positiontup or ()) == count
+        with self._lock:
+            self._cache[key] = (statement, CompiledStatement(str(compiled), (), ()))
+        return str(compiled)
+
     def get(self, statement: ClauseElement, keys: tuple[str, ...]) -> CompiledStatement:
         key = (id(statement), keys)
         found = self._cache.get(key)
@@ -210,6 +225,29 @@ class RawConnection:
         stmt = self._compiled.get(statement, tuple(values))
         self._cursor.execute(stmt.sql, stmt.parameters(values))
         return _Result(self._cursor)
+
+    def insert_returning(
+        self, statement: ClauseElement, rows: Sequence[Mapping[str, Any]], key: str
+    ) -> list[int]:
+        """Insert ``rows`` (all with the same keys) in one multi-row
+        ``INSERT … RETURNING key``, and return the new keys in the order of
+        ``rows``. SQLite hands out rowids in increasing order as it inserts
+        the rows of ``VALUES`` in turn, so the keys, sorted, are in that
+        order whatever order RETURNING gives them in."""
+        stmt = self._compiled.get(statement, tuple(rows[0]))
+        head, found, values = stmt.sql.partition(" VALUES ")
+        if not found:
+            raise ValueError("insert_returning needs an INSERT … VALUES statement")
+        sql = f"{head} VALUES {', '.join([values] * len(rows))} RETURNING {key}"
+        self._cursor.execute(sql, [value for row in rows for value in stmt.parameters(row)])
+        return sorted(int(found_key) for (found_key,) in self._cursor.fetchall())
+
+    def fetch_in(self, statement: ClauseElement, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of ``statement``, whose one parameter is an expanding
+        ``bindparam`` (``column.in_(bindparam(name, expanding=True))``),
+        for ``values``."""
+        self._cursor.execute(self._compiled.expanded(statement, len(values)), list(values))
+        return list(self._cursor.fetchall())
 
 
 _COMPILED: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()

@@ -7,7 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -20,9 +20,11 @@ from .pending_rollups import PendingRollups
 from .rawwrite import RawConnection, writer_lock
 from .schema import skill_invocation, stage_result_request
 
-_FIND_REQUEST = select(stage_result_request.c.request_hash, stage_result_request.c.invocation_id).where(
-    stage_result_request.c.idempotency_key == bindparam("key")
-)
+_FIND_REQUESTS = select(
+    stage_result_request.c.idempotency_key,
+    stage_result_request.c.request_hash,
+    stage_result_request.c.invocation_id,
+).where(stage_result_request.c.idempotency_key.in_(bindparam("keys", expanding=True)))
 _REPLAY = select(skill_invocation.c.session_id, skill_invocation.c.workflow_phase).where(
     skill_invocation.c.id == bindparam("id")
 )
@@ -100,43 +102,82 @@ class StageResultStore(InvocationStore):
 
     def _write_stage_results(self, writes: Sequence[_StageWrite]) -> list[StoredResult | BaseException]:
         """One transaction for ``writes``; an idempotency conflict fails its
-        own write only (it is found before that write touches anything)."""
-        outcomes: list[StoredResult | BaseException] = []
-        # The rollups of the whole batch are summed by key and written once
-        # at the end: results of one build share their rollup rows.
+        own write only (it is found before that write touches anything).
+
+        A batch costs a fixed number of statements: one look-up of its keys,
+        one multi-row insert of its new results, one insert of their keys
+        and the rollups of the whole batch, summed by key (results of one
+        build share their rollup rows).
+        """
+        outcomes: list[StoredResult | BaseException | None] = [None] * len(writes)
         pending = PendingRollups()
         with self._writing("recording stage results") as conn:
-            for write in writes:
-                try:
-                    outcomes.append(self._write_stage_result(conn, write, pending))
-                except IdempotencyConflict as exc:
-                    outcomes.append(exc)
-            pending.flush(conn, self._stmts())
-        return outcomes
-
-    def _write_stage_result(
-        self, conn: Connection | RawConnection, write: _StageWrite, pending: PendingRollups
-    ) -> StoredResult:
-        record, key = write.record, write.idempotency_key
-        if key is not None:
-            found = conn.execute(_FIND_REQUEST, {"key": key}).first()
-            if found is not None:
-                if found.request_hash != write.digest:
-                    raise IdempotencyConflict(
-                        "this Idempotency-Key was already used with a different request body"
+            keys = {w.idempotency_key for w in writes if w.idempotency_key is not None}
+            known = _known_requests(conn, sorted(keys))
+            fresh: list[int] = []  # indexes of the writes to insert
+            first_with: dict[str, int] = {}  # a key new in this batch → its first write
+            repeats: list[int] = []  # later writes of a key new in this batch
+            for index, write in enumerate(writes):
+                key = write.idempotency_key
+                if key is None:
+                    fresh.append(index)
+                elif key in known:
+                    outcomes[index] = _replay(conn, write, *known[key])
+                elif key in first_with:
+                    repeats.append(index)
+                else:
+                    first_with[key] = index
+                    fresh.append(index)
+            ids = self._insert_many(conn, [writes[i].record for i in fresh], pending)
+            now = utcnow()
+            requests = []
+            for index, new_id in zip(fresh, ids, strict=True):
+                write = writes[index]
+                record = write.record
+                outcomes[index] = StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
+                if write.idempotency_key is not None:
+                    requests.append(
+                        {
+                            "idempotency_key": write.idempotency_key,
+                            "request_hash": write.digest,
+                            "invocation_id": new_id,
+                            "created_at": now,
+                        }
                     )
-                row = conn.execute(_REPLAY, {"id": found.invocation_id}).one()
-                return StoredResult(found.invocation_id, row.session_id, row.workflow_phase, True)
-        new_id = self._insert(conn, record, pending)
-        assert new_id is not None
-        if key is not None:
-            conn.execute(
-                self._stmts()["request"],
-                {
-                    "idempotency_key": key,
-                    "request_hash": write.digest,
-                    "invocation_id": new_id,
-                    "created_at": utcnow(),
-                },
-            )
-        return StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
+            if requests:
+                conn.execute(self._stmts()["request"], requests)
+            for index in repeats:
+                first = first_with[writes[index].idempotency_key or ""]
+                stored = outcomes[first]
+                assert isinstance(stored, StoredResult)
+                same = writes[index].digest == writes[first].digest
+                outcomes[index] = replace(stored, duplicate=True) if same else _conflict()
+            pending.flush(conn, self._stmts())
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+
+def _known_requests(conn: Connection | RawConnection, keys: list[str]) -> dict[str, tuple[str, int]]:
+    """The stored request hash and invocation id of each of ``keys`` that
+    is stored already, in one query."""
+    if not keys:
+        return {}
+    if isinstance(conn, RawConnection):
+        rows = conn.fetch_in(_FIND_REQUESTS, keys)
+    else:
+        rows = [tuple(row) for row in conn.execute(_FIND_REQUESTS, {"keys": keys})]
+    return {key: (digest, int(invocation_id)) for key, digest, invocation_id in rows}
+
+
+def _replay(
+    conn: Connection | RawConnection, write: _StageWrite, digest: str, invocation_id: int
+) -> StoredResult | IdempotencyConflict:
+    """The first answer to a key stored by an earlier batch, or the conflict."""
+    if digest != write.digest:
+        return _conflict()
+    row = conn.execute(_REPLAY, {"id": invocation_id}).one()
+    return StoredResult(invocation_id, row.session_id, row.workflow_phase, True)
+
+
+def _conflict() -> IdempotencyConflict:
+    return IdempotencyConflict("this Idempotency-Key was already used with a different request body")
