@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100, help="workflow runs the jobs belong to")
     parser.add_argument("--client-processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: as `serve`)")
+    parser.add_argument(
+        "--worker-class", default="gevent", choices=["gevent", "gthread"], help="as `serve` (default: gevent)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=600.0, help="seconds to wait for processing")
     args = parser.parse_args(argv)
     workers = args.workers or default_workers()
@@ -159,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             "SESSION_BUDDY_CI_GITHUB_TOKEN": "",
             "SESSION_BUDDY_CI_LOG_LEVEL": "WARNING",
         }
-        extra = ("--worker-class", "gthread", "--threads", str(THREADS))
+        extra: tuple[str, ...] = ("--worker-class", args.worker_class)
+        if args.worker_class == "gthread":
+            extra += ("--threads", str(THREADS))
         with gunicorn(env, workers=workers, log_dir=Path(tmp), extra_args=extra) as server:
             run_acks, _ = _post_all(server.url, "workflow_run", run_deliveries(args.runs), 4, 1)
             assert {a.status for a in run_acks} == {202}
@@ -186,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"webhook load: {args.deliveries} signed workflow_job.completed deliveries, "
         f"concurrency {args.concurrency} ({args.client_processes} client processes), "
-        f"gunicorn {workers} workers x {THREADS} threads, "
+        f"gunicorn {workers} {args.worker_class} workers"
+        f"{f' x {THREADS} threads' if args.worker_class == 'gthread' else ''}, "
         f"{os.cpu_count()} CPUs, load average {load:.1f} at the start"
     )
     print(f"  acknowledged: {len(accepted)}/{len(acks)} (202) in {elapsed:.2f} s = {rate:,.0f} acks/s")

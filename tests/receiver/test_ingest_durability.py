@@ -16,9 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from receiver.cli.serve import gunicorn_argv, gunicorn_options
-from tracker.settings import Settings
-
 from ..support.server import Server, gunicorn, wait_healthy
 from ..support.stage import post_json, stage_body
 
@@ -26,14 +23,6 @@ TOKEN = "durability-token"
 RESULTS = 3000
 CLIENTS = 16
 DEADLINE_SECONDS = 50
-
-
-def _serve_args() -> tuple[str, ...]:
-    """serve's worker class and threads (the fixture sets bind and workers)."""
-    options = gunicorn_options(Settings(), host="127.0.0.1", port=1, workers=4)
-    for name in ("bind", "workers"):
-        options.pop(name)
-    return tuple(gunicorn_argv(options))
 
 
 class Load:
@@ -95,7 +84,7 @@ def test_every_acknowledged_result_stored_exactly_once(tmp_path: Path) -> None:
         "SESSION_BUDDY_CI_API_TOKENS": TOKEN,
         "SESSION_BUDDY_CI_LOG_LEVEL": "WARNING",
     }
-    with gunicorn(env, workers=4, log_dir=tmp_path, extra_args=_serve_args()) as server:
+    with gunicorn(env, workers=4, log_dir=tmp_path) as server:
         assert len(server.worker_pids()) == 4
         load = Load(server)
         killed: list[int] = []
@@ -159,7 +148,7 @@ def test_result_survives_a_kill_right_after_the_answer(tmp_path: Path) -> None:
     the database file (the commit came before the answer)."""
     db = tmp_path / "kill.db"
     env = {"SESSION_BUDDY_CI_DATABASE_URL": f"sqlite:///{db}", "SESSION_BUDDY_CI_API_TOKENS": TOKEN}
-    with gunicorn(env, workers=2, log_dir=tmp_path, extra_args=_serve_args()) as server:
+    with gunicorn(env, workers=2, log_dir=tmp_path) as server:
         for n in range(3):
             status, answer = post_json(
                 server.url, stage_body(context={"build_number": f"k{n}"}), token=TOKEN, key=f"kill-{n}"

@@ -57,16 +57,30 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
+def serve_args() -> tuple[str, ...]:
+    """gunicorn flags of ``session-buddy-ci serve`` (its worker class and
+    concurrency), but for bind, workers and the graceful timeout, which
+    :func:`gunicorn` sets."""
+    from receiver.cli.serve import gunicorn_argv, gunicorn_options
+    from tracker.settings import Settings
+
+    options = gunicorn_options(Settings(), host="127.0.0.1", port=1, workers=1)
+    for name in ("bind", "workers", "graceful_timeout"):
+        options.pop(name)
+    return tuple(gunicorn_argv(options))
+
+
 @contextmanager
 def gunicorn(
     env: Mapping[str, str],
     *,
     workers: int = 2,
     log_dir: Path,
-    extra_args: tuple[str, ...] = (),
+    extra_args: tuple[str, ...] | None = None,
 ) -> Iterator[Server]:
     """Run ``gunicorn receiver.wsgi:app`` on a free loopback port with the
-    given ``SESSION_BUDDY_CI_*`` environment; stop it afterwards."""
+    given ``SESSION_BUDDY_CI_*`` environment and ``serve``'s worker settings
+    (or ``extra_args``); stop it afterwards."""
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
@@ -83,7 +97,7 @@ def gunicorn(
                 str(workers),
                 "--graceful-timeout",
                 "5",
-                *extra_args,
+                *(serve_args() if extra_args is None else extra_args),
             ],
             cwd=REPO,
             env=full_env,
