@@ -1,23 +1,23 @@
 """``session-buddy-ci serve``: the receiver under gunicorn.
 
-The master process reads the settings, makes sure there is an API token,
-and migrates the database once; then gunicorn forks the workers, each of
-which builds the app from the same settings (after the fork: SQLite
-connections must not cross it).
+The command reads the settings, makes sure there is an API token, and
+migrates the database once; then it becomes ``gunicorn receiver.wsgi:app``
+(:func:`gunicorn_command`), whose workers each build the app from the
+same settings, handed over in the environment.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import click
-from flask import Flask
 from sqlalchemy.engine import make_url
 
 from tracker.errors import TrackerError
-from tracker.settings import Settings
+from tracker.settings import PREFIX, Settings
 from tracker.storage import SkillsStorage, database_url
 
 from ..apitoken import ensure_api_token
@@ -100,22 +100,18 @@ def gunicorn_argv(options: dict[str, Any]) -> list[str]:
     return argv
 
 
-def _application(settings: Settings, options: dict[str, Any]) -> Any:
-    from gunicorn.app.base import BaseApplication
+def gunicorn_command(options: dict[str, Any]) -> list[str]:
+    """The command ``serve`` becomes: gunicorn serving ``receiver.wsgi:app``.
 
-    class ReceiverApplication(BaseApplication):  # type: ignore[misc]
-        """gunicorn serving ``create_app(settings)`` in every worker."""
+    A fresh interpreter, not this one: gevent must patch the standard
+    library before ``ssl`` is imported, and this process has imported it
+    already (PyGithub, for the CLI's other commands). gunicorn's gevent
+    worker patches first and only then imports the app.
 
-        def load_config(self) -> None:
-            for name, value in options.items():
-                self.cfg.set(name, value)
-
-        def load(self) -> Flask:
-            from receiver import create_app
-
-            return create_app(settings)
-
-    return ReceiverApplication()
+    >>> gunicorn_command({"workers": 2})[1:]
+    ['-m', 'gunicorn', 'receiver.wsgi:app', '--workers', '2']
+    """
+    return [sys.executable, "-m", "gunicorn", "receiver.wsgi:app", *gunicorn_argv(options)]
 
 
 @click.command()
@@ -166,4 +162,14 @@ def serve(
         options["workers"],
         options["worker_class"],
     )
-    _application(settings, options).run()
+    # The workers build their app from the environment: hand over what this
+    # command worked out (the database URL, the token from its file).
+    environ = {
+        **os.environ,
+        f"{PREFIX}DATABASE_URL": settings.resolved_database_url,
+        f"{PREFIX}API_TOKENS": ",".join(settings.api_tokens),
+    }
+    command = gunicorn_command(options)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, environ)  # noqa: S606 (our own argv, no shell)
