@@ -160,14 +160,18 @@ def count_rows(db: Path) -> tuple[int, int]:
     return int(rows), int(keys)
 
 
-def same_spread(a: list[int], b: list[int], slack: int = 2) -> bool:
+def same_spread(a: list[int], b: list[int], slack: int | None = None) -> bool:
     """Whether two runs spread their keep-alive connections over the
-    workers alike (busiest first, within ``slack`` a worker): only then do
-    their rates compare.
+    workers alike (busiest first, within ``slack`` a worker: by default an
+    eighth of the connections, at least 2): only then do their rates compare.
 
     >>> same_spread([9, 7], [8, 8]), same_spread([16], [8, 8])
     (True, False)
+    >>> same_spread([38, 26], [33, 31]), same_spread([44, 20], [32, 32])
+    (True, False)
     """
+    if slack is None:
+        slack = max(2, max(sum(a), sum(b)) // 8)
     width = max(len(a), len(b))
     padded = [x + [0] * (width - len(x)) for x in (a, b)]
     return all(abs(x - y) <= slack for x, y in zip(*padded, strict=True))

@@ -38,10 +38,10 @@ def default_workers(cpus: int | None = None) -> int:
     """One worker per CPU (at least 2, at most 8).
 
     SQLite has one writer at a time: processes beyond the CPUs only queue
-    for its lock, while threads of one process batch into one commit.
-    Measured on 2 CPUs (bench/ingest.py): 2 workers × 8 threads took
-    2,370–2,520 results/s at 660–700 µs of CPU each; 5 × 4, 880–2,130/s at
-    770–1,250 µs.
+    for its lock, while the requests of one process batch into one commit.
+    Measured on 2 CPUs (bench/ingest.py, gthread): 2 workers × 8 threads
+    took 2,370–2,520 results/s at 660–700 µs of CPU each; 5 × 4,
+    880–2,130/s at 770–1,250 µs.
 
     >>> default_workers(1), default_workers(2), default_workers(16)
     (2, 2, 8)
@@ -109,9 +109,17 @@ def gunicorn_command(options: dict[str, Any]) -> list[str]:
     worker patches first and only then imports the app.
 
     >>> gunicorn_command({"workers": 2})[1:]
-    ['-m', 'gunicorn', 'receiver.wsgi:app', '--workers', '2']
+    ['-m', 'gunicorn', '--config', 'python:receiver.gunicorn_config', 'receiver.wsgi:app', '--workers', '2']
     """
-    return [sys.executable, "-m", "gunicorn", "receiver.wsgi:app", *gunicorn_argv(options)]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:receiver.gunicorn_config",
+        "receiver.wsgi:app",
+        *gunicorn_argv(options),
+    ]
 
 
 @click.command()
@@ -164,8 +172,10 @@ def serve(
     )
     # The workers build their app from the environment: hand over what this
     # command worked out (the database URL, the token from its file).
+    if any("," in token for token in settings.api_tokens):
+        raise click.ClickException("an API token must not contain a comma (they are given comma-separated)")
     environ = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"},  # serve sets every option
         f"{PREFIX}DATABASE_URL": settings.resolved_database_url,
         f"{PREFIX}API_TOKENS": ",".join(settings.api_tokens),
     }

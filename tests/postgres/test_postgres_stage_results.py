@@ -42,3 +42,32 @@ def test_stage_results_exactly_once_on_postgres(pg: SkillsStorage) -> None:
     assert pg.count_invocations() == 60
     with pytest.raises(IdempotencyConflict):
         pg.record_stage_result(_record(0), idempotency_key="pg-0", body={"n": "other"})
+
+
+def test_one_batch_with_new_repeated_and_conflicting_keys_on_postgres(pg: SkillsStorage) -> None:
+    # The batch path itself (one key look-up, one multi-row insert with
+    # RETURNING in parameter order), as a busy group commit calls it.
+    from tracker.storage.stage_results import _StageWrite
+
+    write = pg._stage_results()._write_batch
+    [old] = write([_StageWrite(_record(0), "old", "d0")])
+    out = write(
+        [
+            _StageWrite(_record(1), "new", "d1"),
+            _StageWrite(_record(2), None, "d2"),
+            _StageWrite(_record(0), "old", "d0"),
+            _StageWrite(_record(1), "new", "d1"),
+            _StageWrite(_record(3), "new", "d-other"),
+            _StageWrite(_record(4), "other", "d4"),
+        ]
+    )
+    assert [type(o).__name__ for o in out] == ["StoredResult"] * 4 + ["IdempotencyConflict", "StoredResult"]
+    new, unkeyed, replay, repeat, _, last = out
+    assert not isinstance(old, BaseException)
+    assert not isinstance(new, BaseException) and not isinstance(unkeyed, BaseException)
+    assert not isinstance(replay, BaseException) and not isinstance(repeat, BaseException)
+    assert not isinstance(last, BaseException)
+    assert old.id < new.id < unkeyed.id < last.id
+    assert (replay.id, replay.duplicate, repeat.id, repeat.duplicate) == (old.id, True, new.id, True)
+    sessions = {r["id"]: r["session_id"] for r in pg.invocations(limit=10)}
+    assert sessions == {old.id: "CI-0", new.id: "CI-1", unkeyed.id: "CI-2", last.id: "CI-4"}

@@ -18,6 +18,7 @@ from receiver.apitoken import ensure_api_token, token_path
 from receiver.cli import main
 from receiver.cli.serve import default_workers, gunicorn_options
 from tracker.settings import Settings
+from tracker.storage import SkillsStorage
 
 from ..support.server import free_port, wait_healthy
 from ..support.stage import post_json, stage_body
@@ -68,7 +69,10 @@ def test_serve_generates_a_private_token_and_never_logs_it(tmp_path: Path) -> No
         status, answer = post_json(url, stage_body(), token=token, key="served-1")
         assert (status, answer["session_id"]) == (201, "CI-42")
         assert post_json(url, stage_body(), token="not-it")[0] == 403
-    assert db.exists()  # --database was used (and migrated)
+    # The workers wrote to --database (handed to them by serve), not the default.
+    with SkillsStorage(f"sqlite:///{db}", settings=Settings(database_url=f"sqlite:///{db}")) as stored:
+        assert [r["id"] for r in stored.invocations(limit=5)] == [answer["id"]]
+    assert not (tmp_path / "data" / "session-buddy-ci.db").exists()
     log = log_path.read_text()
     assert str(token_file) in log
     assert token not in log
@@ -129,6 +133,17 @@ def test_gunicorn_options_follow_the_settings() -> None:
     with pytest.raises(ValueError, match="WORKER_CLASS must be gevent or gthread"):
         Settings(worker_class="eventlet")
     assert default_workers(1) == 2 and default_workers(3) == 3 and default_workers(64) == 8
+
+
+def test_serve_refuses_a_token_with_a_comma(tmp_path: Path) -> None:
+    # Tokens reach the workers comma-separated: this one would become two.
+    (tmp_path / "api-token").write_text("half,other-half\n")
+    (tmp_path / "api-token").chmod(0o600)
+    env = {"SESSION_BUDDY_CI_DATA_DIR": str(tmp_path), "SESSION_BUDDY_CI_API_TOKENS": ""}
+    result = CliRunner().invoke(main, ["serve", "--database", str(tmp_path / "t.db")], env=env)
+    assert result.exit_code == 1
+    assert "must not contain a comma" in result.output
+    assert "half" not in result.output
 
 
 def test_serve_refuses_a_bad_port() -> None:

@@ -137,6 +137,7 @@ class TestLinger:
 
         assert group.submit(0) == 0  # after a pause: no lingering
         assert sleeps == []
+        group._mean_size = 3.0  # as after a few batches of several items
         monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
         with ThreadPoolExecutor(4) as pool:
             leader = pool.submit(group.submit, 1)
@@ -153,13 +154,17 @@ class TestLinger:
         assert [eager.submit(n) for n in range(3)] == [0, 1, 2]
         assert sleeps == []
         lingering: GroupCommit[int, int] = GroupCommit(lambda items: list(items), linger=0.001)
+        # A lone client, one write after another: its batches hold one item.
+        assert [lingering.submit(n) for n in range(20)] == list(range(20))
+        assert sleeps == []
+        lingering._mean_size = 3.0  # as after a few batches of several items
         assert lingering.submit(1) == 1
         assert lingering.submit(2) == 2  # right after the first: busy
-        assert sleeps == [0.001]
+        assert sleeps == [0.001, 0.001]
         monotonic = time.monotonic
         monkeypatch.setattr("tracker.storage.groupcommit.time.monotonic", lambda: monotonic() + 1.0)
         assert lingering.submit(3) == 3  # a second later: a pause, no wait
-        assert sleeps == [0.001]
+        assert sleeps == [0.001, 0.001]
 
 
 class TestStageResultsFromThreads:
@@ -246,6 +251,26 @@ class TestStageResultsFromThreads:
                 conn.exec_driver_sql("SELECT idempotency_key, invocation_id FROM stage_result_request").all()
             )
         assert keyed == {"old": earlier.id, "new-1": first.id, "new-2": failed.id}
+
+    def test_a_batch_without_returning(self, storage: SkillsStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+        """SQLite before 3.35 has no RETURNING: rows go in one by one, with
+        the same answers."""
+        from tracker.storage.rawwrite import _compiled_for
+        from tracker.storage.stage_results import _StageWrite
+
+        assert _compiled_for(storage.engine).returning  # this driver's SQLite is newer
+        monkeypatch.setattr(_compiled_for(storage.engine), "returning", False)
+        batch = [
+            _StageWrite(
+                record("test", "pytest-run", "success", 1.0 + n, NOW, session=f"CI-{n}"), f"k{n}", "d"
+            )
+            for n in range(3)
+        ]
+        out = storage._stage_results()._write_batch([*batch, batch[1]])
+        ids = [o.id for o in out if not isinstance(o, BaseException)]
+        assert len(ids) == 4 and ids[0] < ids[1] < ids[2] and ids[3] == ids[1]
+        rows = {r["id"]: r["session_id"] for r in storage.invocations(limit=10)}
+        assert rows == {ids[0]: "CI-0", ids[1]: "CI-1", ids[2]: "CI-2"}
 
 
 class TestRawWrite:
@@ -348,3 +373,60 @@ class TestWriterLockUnderGevent:
         # …while the process's other greenlet kept running (a plain flock
         # would have stopped it for the whole wait).
         assert ticks >= 10
+
+
+GEVENT_KILLED_WAITER = """
+from gevent import monkey
+
+monkey.patch_all()
+import fcntl, os, subprocess, sys, time
+
+import gevent
+
+from tracker.storage.rawwrite import WriterLock
+
+path = sys.argv[1]
+holder = subprocess.Popen(
+    [sys.executable, "-c",
+     "import fcntl, os, sys, time\\n"
+     "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\\n"
+     "fcntl.flock(fd, fcntl.LOCK_EX)\\n"
+     "print('held', flush=True)\\n"
+     "time.sleep(0.4)\\n",
+     path],
+    stdout=subprocess.PIPE, text=True,
+)
+assert holder.stdout.readline().strip() == "held"
+lock = WriterLock(path)
+
+def wait_for_the_lock():
+    with lock.held():
+        print("never", flush=True)
+
+waiter = gevent.spawn(wait_for_the_lock)
+gevent.sleep(0.1)
+waiter.kill()  # while it waits for the other process
+holder.wait()
+gevent.sleep(0.3)  # the pool thread gets the lock, and lets it go
+probe = os.open(path, os.O_RDWR)
+try:
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("leaked")
+fcntl.flock(probe, fcntl.LOCK_UN)
+with lock.held():  # and this process can take it again
+    print("taken")
+"""
+
+
+def test_a_killed_waiter_does_not_keep_the_lock(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", GEVENT_KILLED_WAITER, str(tmp_path / "db-writer.lock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout.split()
+    assert out == ["free", "taken"]

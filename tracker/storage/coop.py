@@ -29,15 +29,30 @@ def cooperative() -> bool:
     return monkey is not None and bool(monkey.is_module_patched("threading"))
 
 
-def run_blocking(call: Callable[..., T], *args: Any) -> T:
+def run_blocking(call: Callable[..., T], *args: Any, abandoned: Callable[[], object] | None = None) -> T:
     """``call(*args)``; under gevent in its thread pool, so that only the
     calling greenlet waits.
+
+    ``abandoned`` runs once the call has ended if its result was not taken:
+    it raised, or the waiting greenlet was killed (the thread goes on with
+    the call regardless). It releases what the call may still acquire.
 
     >>> run_blocking(sum, [1, 2, 3])
     6
     """
-    if cooperative():
-        import gevent
+    if not cooperative():
+        try:
+            return call(*args)
+        except BaseException:
+            if abandoned is not None:
+                abandoned()
+            raise
+    import gevent
 
-        return gevent.get_hub().threadpool.apply(call, args)  # type: ignore[no-any-return]
-    return call(*args)
+    task = gevent.get_hub().threadpool.spawn(call, *args)
+    try:
+        return task.get()  # type: ignore[no-any-return]
+    except BaseException:
+        if abandoned is not None:
+            task.rawlink(lambda _task: abandoned())
+        raise

@@ -15,8 +15,9 @@ one committed. A commit costs about as much as three results (the pages of
 every table and index it touched go to the WAL), so under load a leader
 may *linger* a moment before it takes the batch, letting the requests
 already being parsed join it, as PostgreSQL's ``commit_delay`` does. It
-lingers only when the previous batch ended a moment ago: the first write
-after a pause never waits.
+lingers only when the previous batch ended a moment ago and recent
+batches held several items: the first write after a pause, and a lone
+client's writes, never wait.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ class GroupCommit(Generic[T, R]):
         self._cond = threading.Condition()
         self._queue: list[_Slot[T, R]] = []
         self._leading = False
-        # When the last batch ended (monotonic): is the process busy?
+        # Is the process busy? When the last batch ended (monotonic), and
+        # the recent batches' mean size (an exponential moving average).
         self._last_end = float("-inf")
+        self._mean_size = 1.0
 
     def submit(self, item: T) -> R:
         """Write ``item`` (with whatever else is waiting) and return its
@@ -117,12 +120,16 @@ class GroupCommit(Generic[T, R]):
                 self._run(batch)
             finally:
                 self._last_end = time.monotonic()
+                self._mean_size += (len(batch) - self._mean_size) / 5
 
     def _busy(self) -> bool:
         """Whether lingering may grow the batch: the last one ended less
-        than ten lingers ago, and this one is not full yet."""
+        than ten lingers ago, recent batches held more than one item (a
+        lone client sending one request after another gains nothing by
+        waiting), and this one is not full yet."""
         return (
             self._linger > 0
+            and self._mean_size > 1.2
             and len(self._queue) < self._max_batch
             and time.monotonic() - self._last_end < 10 * self._linger
         )

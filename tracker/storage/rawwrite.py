@@ -141,6 +141,8 @@ class _Compiled:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        #: Whether the driver's SQLite knows ``RETURNING`` (3.35 and later).
+        self.returning = tuple(getattr(dialect.loaded_dbapi, "sqlite_version_info", (0,))) >= (3, 35)
         self._cache: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, CompiledStatement]] = {}
         self._lock = threading.Lock()
 
@@ -235,6 +237,13 @@ class RawConnection:
         the rows of ``VALUES`` in turn, so the keys, sorted, are in that
         order whatever order RETURNING gives them in."""
         stmt = self._compiled.get(statement, tuple(rows[0]))
+        if not self._compiled.returning:
+            # SQLite before 3.35 (Debian 11, Ubuntu 20.04): a row at a time.
+            keys = []
+            for row in rows:
+                self._cursor.execute(stmt.sql, stmt.parameters(row))
+                keys.append(int(self._cursor.lastrowid))
+            return keys
         head, found, values = stmt.sql.partition(" VALUES ")
         if not found:
             raise ValueError("insert_returning needs an INSERT … VALUES statement")
@@ -308,20 +317,33 @@ class WriterLock:
                 fd = self._descriptor()
             except OSError:
                 fd = None  # a read-only folder: SQLite's own locking still holds
+            held, own = fd, False
             if fd is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    # Held by another process: wait for it without
-                    # stopping this process's other requests (gevent).
-                    run_blocking(fcntl.flock, fd, fcntl.LOCK_EX)
+                    held, own = self._wait_for_other_process(), True
             self._owner = threading.get_ident()
             try:
                 yield
             finally:
                 self._owner = None
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                if held is not None:
+                    fcntl.flock(held, fcntl.LOCK_UN)
+                    if own:
+                        os.close(held)
+
+    def _wait_for_other_process(self) -> int:
+        """A new descriptor of the lock file that holds the lock, once the
+        process holding it lets go. Under gevent the wait runs in a thread
+        (:func:`~tracker.storage.coop.run_blocking`), so this process's other
+        requests go on. A descriptor of its own: if the waiting greenlet is
+        killed, the thread still gets the lock, and closing that descriptor
+        when it does lets the lock go again; the shared one would keep it."""
+        assert self.path is not None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        run_blocking(fcntl.flock, fd, fcntl.LOCK_EX, abandoned=lambda: os.close(fd))
+        return fd
 
 
 _LOCKS: dict[str | None, WriterLock] = {}
