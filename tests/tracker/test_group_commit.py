@@ -318,64 +318,10 @@ class TestRawWrite:
         assert other_process_sees() == "free"
 
 
-GEVENT_WAITER = """
-from gevent import monkey
-
-monkey.patch_all()
-import subprocess, sys, time
-
-import gevent
-
-from tracker.storage.rawwrite import WriterLock
-
-path = sys.argv[1]
-holder = subprocess.Popen(
-    [sys.executable, "-c",
-     "import fcntl, os, sys, time\\n"
-     "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\\n"
-     "fcntl.flock(fd, fcntl.LOCK_EX)\\n"
-     "print('held', flush=True)\\n"
-     "time.sleep(0.5)\\n",
-     path],
-    stdout=subprocess.PIPE, text=True,
-)
-assert holder.stdout.readline().strip() == "held"
-ticks = []
-
-def tick():
-    while True:
-        ticks.append(time.monotonic())
-        gevent.sleep(0.01)
-
-gevent.spawn(tick)
-start = time.monotonic()
-with WriterLock(path).held():
-    waited = time.monotonic() - start
-print(round(waited, 3), sum(1 for t in ticks if start < t < start + waited))
-holder.wait()
-"""
-
-
-class TestWriterLockUnderGevent:
-    def test_waiting_for_another_process_lets_other_greenlets_run(self, tmp_path: Path) -> None:
-        # gunicorn's gevent worker patches the process; so does this child.
-        out = subprocess.run(
-            [sys.executable, "-c", GEVENT_WAITER, str(tmp_path / "db-writer.lock")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=Path(__file__).resolve().parents[2],
-            check=True,
-        ).stdout.split()
-        waited, ticks = float(out[0]), int(out[1])
-        # It waited for the other process's lock…
-        assert waited >= 0.3
-        # …while the process's other greenlet kept running (a plain flock
-        # would have stopped it for the whole wait).
-        assert ticks >= 10
-
-
-GEVENT_KILLED_WAITER = """
+# The start of the gevent scripts: the process is patched as gunicorn's
+# gevent worker patches it, and another process holds the lock for
+# sys.argv[2] seconds.
+GEVENT_PROLOGUE = """
 from gevent import monkey
 
 monkey.patch_all()
@@ -392,11 +338,30 @@ holder = subprocess.Popen(
      "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\\n"
      "fcntl.flock(fd, fcntl.LOCK_EX)\\n"
      "print('held', flush=True)\\n"
-     "time.sleep(0.4)\\n",
-     path],
+     "time.sleep(float(sys.argv[2]))\\n",
+     path, sys.argv[2]],
     stdout=subprocess.PIPE, text=True,
 )
 assert holder.stdout.readline().strip() == "held"
+"""
+
+WAITER = """
+ticks = []
+
+def tick():
+    while True:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.01)
+
+gevent.spawn(tick)
+start = time.monotonic()
+with WriterLock(path).held():
+    waited = time.monotonic() - start
+print(round(waited, 3), sum(1 for t in ticks if start < t < start + waited))
+holder.wait()
+"""
+
+KILLED_WAITER = """
 lock = WriterLock(path)
 
 def wait_for_the_lock():
@@ -420,13 +385,26 @@ with lock.held():  # and this process can take it again
 """
 
 
-def test_a_killed_waiter_does_not_keep_the_lock(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", GEVENT_KILLED_WAITER, str(tmp_path / "db-writer.lock")],
+def run_under_gevent(script: str, lock_path: Path, hold_seconds: float) -> list[str]:
+    """The words ``script`` prints, run after :data:`GEVENT_PROLOGUE`."""
+    return subprocess.run(
+        [sys.executable, "-c", GEVENT_PROLOGUE + script, str(lock_path), str(hold_seconds)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=Path(__file__).resolve().parents[2],
         check=True,
     ).stdout.split()
-    assert out == ["free", "taken"]
+
+
+class TestWriterLockUnderGevent:
+    def test_waiting_for_another_process_lets_other_greenlets_run(self, tmp_path: Path) -> None:
+        waited, ticks = run_under_gevent(WAITER, tmp_path / "db-writer.lock", 0.5)
+        # It waited for the other process's lock…
+        assert float(waited) >= 0.3
+        # …while the process's other greenlet kept running (a plain flock
+        # would have stopped it for the whole wait).
+        assert int(ticks) >= 10
+
+    def test_a_killed_waiter_does_not_keep_the_lock(self, tmp_path: Path) -> None:
+        assert run_under_gevent(KILLED_WAITER, tmp_path / "db-writer.lock", 0.4) == ["free", "taken"]
