@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from .coop import run_blocking
 from .errors import TrackerError
 
 log = logging.getLogger(__name__)
@@ -174,13 +175,18 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
-        model = _load_model()
-        vectors = model.encode(
-            list(texts),
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+        # Loading (seconds) and encoding (milliseconds of torch) run in a
+        # thread under gevent: the worker's other requests go on meanwhile.
+        model = run_blocking(_load_model)
+        vectors = run_blocking(
+            functools.partial(
+                model.encode,
+                list(texts),
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         )
         return normalise(vectors)
 

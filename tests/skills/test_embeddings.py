@@ -120,3 +120,48 @@ def test_nothing_heavy_loads_on_the_actions_path_or_on_import() -> None:
     assert run_python(code).stdout.strip() == ""
     action = "import sys, entrypoint\nprint('numpy' in sys.modules, 'sqlalchemy' in sys.modules)"
     assert run_python(action).stdout.split() == ["False", "False"]
+
+
+GEVENT_EMBED = """
+from gevent import monkey
+
+monkey.patch_all()
+import time
+
+import gevent
+
+from tracker.embeddings import MiniLMEmbedder
+
+ticks = []
+
+def tick():
+    while True:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.01)
+
+gevent.spawn(tick)
+gevent.sleep(0.05)
+start = time.monotonic()
+vectors = MiniLMEmbedder().embed(["run the unit tests"])  # loads the model: seconds
+took = time.monotonic() - start
+print(vectors.shape[1], round(took, 2), sum(1 for t in ticks if start < t < start + took))
+"""
+
+
+def test_loading_minilm_under_gevent_lets_the_other_requests_run() -> None:
+    # A gevent worker runs every request on one OS thread: the model's load
+    # and encoding go to gevent's thread pool, and the other greenlets
+    # (requests) go on meanwhile instead of waiting seconds.
+    out = subprocess.run(
+        [sys.executable, "-c", GEVENT_EMBED],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=True,
+    ).stdout.split()
+    dims, took, ticks = int(out[0]), float(out[1]), int(out[2])
+    assert dims == DIMS
+    assert took > 0.5  # it did load the model
+    assert ticks >= took / 0.01 / 4  # the ticker ran through most of it

@@ -35,8 +35,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ..coop import run_blocking
 from ..errors import StorageError, StorageFullError
-from .coop import run_blocking
 
 try:
     import fcntl
@@ -336,7 +336,7 @@ class WriterLock:
     def _wait_for_other_process(self) -> int:
         """A new descriptor of the lock file that holds the lock, once the
         process holding it lets go. Under gevent the wait runs in a thread
-        (:func:`~tracker.storage.coop.run_blocking`), so this process's other
+        (:func:`~tracker.coop.run_blocking`), so this process's other
         requests go on. A descriptor of its own: if the waiting greenlet is
         killed, the thread still gets the lock, and closing that descriptor
         when it does lets the lock go again; the shared one would keep it."""

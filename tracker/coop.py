@@ -4,10 +4,11 @@
 monkey-patches ``threading``, ``socket`` and ``time``: requests become
 greenlets of one OS thread. What waits in Python (a lock, ``time.sleep``,
 a socket) then lets the other greenlets run, but a blocking system call
-that gevent does not know, such as ``flock``, would stop every request of
+that gevent does not know, such as ``flock``, or seconds spent in C
+(loading the MiniLM model, torch encoding), would stop every request of
 the process until it returns. :func:`run_blocking` sends such a call to
 gevent's thread pool when gevent is active, and simply makes it otherwise
-(threads, tests), so the storage works the same under both.
+(threads, tests), so the code works the same under both.
 """
 
 from __future__ import annotations
