@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -100,6 +101,12 @@ def gunicorn_argv(options: dict[str, Any]) -> list[str]:
     return argv
 
 
+#: gunicorn's configuration file for serve: empty (see the file). Named by
+#: path: as ``python:receiver.gunicorn_config`` the master would import the
+#: ``receiver`` package, and with it ``ssl``, before gevent patches it.
+GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn_config.py"
+
+
 def gunicorn_command(options: dict[str, Any]) -> list[str]:
     """The command ``serve`` becomes: gunicorn serving ``receiver.wsgi:app``.
 
@@ -108,15 +115,16 @@ def gunicorn_command(options: dict[str, Any]) -> list[str]:
     already (PyGithub, for the CLI's other commands). gunicorn's gevent
     worker patches first and only then imports the app.
 
-    >>> gunicorn_command({"workers": 2})[1:]
-    ['-m', 'gunicorn', '--config', 'python:receiver.gunicorn_config', 'receiver.wsgi:app', '--workers', '2']
+    >>> command = gunicorn_command({"workers": 2})
+    >>> command[1:3], command[5:]
+    (['-m', 'gunicorn'], ['receiver.wsgi:app', '--workers', '2'])
     """
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--config",
-        "python:receiver.gunicorn_config",
+        str(GUNICORN_CONFIG),
         "receiver.wsgi:app",
         *gunicorn_argv(options),
     ]
