@@ -13,6 +13,7 @@ from tracker.errors import IdempotencyConflict
 from tracker.phases import Outcome, Source, WorkflowPhase
 from tracker.records import InvocationRecord
 from tracker.storage import SkillsStorage
+from tracker.storage.stage_results import StoredResult
 
 
 def _record(n: int) -> InvocationRecord:
@@ -71,3 +72,42 @@ def test_one_batch_with_new_repeated_and_conflicting_keys_on_postgres(pg: Skills
     assert (replay.id, replay.duplicate, repeat.id, repeat.duplicate) == (old.id, True, new.id, True)
     sessions = {r["id"]: r["session_id"] for r in pg.invocations(limit=10)}
     assert sessions == {old.id: "CI-0", new.id: "CI-1", unkeyed.id: "CI-2", last.id: "CI-4"}
+
+
+def test_a_key_being_written_elsewhere_is_waited_for_on_postgres(pg: SkillsStorage) -> None:
+    """Another process's batch holds key "k", not yet committed: this
+    batch waits for it and then answers the stored result, instead of
+    missing the key and storing the result a second time."""
+    import threading
+
+    from sqlalchemy import text
+
+    from tracker.storage.stage_results import _StageWrite
+
+    with pg.engine.connect() as other:
+        with other.begin():
+            # What a concurrent batch does first: lock its keys.
+            other.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('k', 0))"))
+            answer: list[object] = []
+            racer = threading.Thread(
+                target=lambda: answer.extend(
+                    pg._stage_results()._write_batch([_StageWrite(_record(1), "k", "d")])
+                )
+            )
+            racer.start()
+            racer.join(0.5)
+            assert racer.is_alive()  # waiting for the other batch's key
+            first = pg.record_invocation(_record(1))
+            other.execute(
+                text(
+                    "INSERT INTO stage_result_request "
+                    "(idempotency_key, request_hash, invocation_id, created_at) "
+                    "VALUES ('k', 'd', :id, now())"
+                ),
+                {"id": first},
+            )
+        racer.join(30)
+    [stored] = answer
+    assert isinstance(stored, StoredResult)
+    assert (stored.id, stored.duplicate) == (first, True)
+    assert pg.count_invocations() == 1

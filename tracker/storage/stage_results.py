@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, text
 
 from ..errors import IdempotencyConflict
 from ..records import InvocationRecord, utcnow
@@ -25,6 +25,9 @@ _FIND_REQUESTS = select(
     stage_result_request.c.request_hash,
     stage_result_request.c.invocation_id,
 ).where(stage_result_request.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+_LOCK_KEYS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest(CAST(:keys AS text[])) AS key"
+)
 _REPLAY = select(skill_invocation.c.session_id, skill_invocation.c.workflow_phase).where(
     skill_invocation.c.id == bindparam("id")
 )
@@ -165,6 +168,13 @@ def _known_requests(conn: Connection | RawConnection, keys: list[str]) -> dict[s
     if isinstance(conn, RawConnection):
         rows = conn.fetch_in(_FIND_REQUESTS, keys)
     else:
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL runs writers at once (SQLite's run in turn, under
+            # the writer lock): two batches holding the same new key would
+            # both miss it and both insert. A lock per key, held to the end
+            # of the transaction, makes the second wait and then find the
+            # first's row. ``keys`` is sorted, so batches lock in one order.
+            conn.execute(_LOCK_KEYS, {"keys": keys})
         rows = [tuple(row) for row in conn.execute(_FIND_REQUESTS, {"keys": keys})]
     return {key: (digest, int(invocation_id)) for key, digest, invocation_id in rows}
 
