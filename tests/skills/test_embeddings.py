@@ -130,21 +130,15 @@ import time
 
 import gevent
 
+from tests.support.gevent_ticker import start_ticker, ticks_between
 from tracker.embeddings import MiniLMEmbedder
 
-ticks = []
-
-def tick():
-    while True:
-        ticks.append(time.monotonic())
-        gevent.sleep(0.01)
-
-gevent.spawn(tick)
+ticks = start_ticker()
 gevent.sleep(0.05)
 start = time.monotonic()
 vectors = MiniLMEmbedder().embed(["run the unit tests"])  # loads the model: seconds
 took = time.monotonic() - start
-print(vectors.shape[1], round(took, 2), sum(1 for t in ticks if start < t < start + took))
+print(vectors.shape[1], round(took, 2), ticks_between(ticks, start, start + took))
 """
 
 

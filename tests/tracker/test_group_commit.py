@@ -346,18 +346,13 @@ assert holder.stdout.readline().strip() == "held"
 """
 
 WAITER = """
-ticks = []
+from tests.support.gevent_ticker import start_ticker, ticks_between
 
-def tick():
-    while True:
-        ticks.append(time.monotonic())
-        gevent.sleep(0.01)
-
-gevent.spawn(tick)
+ticks = start_ticker()
 start = time.monotonic()
 with WriterLock(path).held():
     waited = time.monotonic() - start
-print(round(waited, 3), sum(1 for t in ticks if start < t < start + waited))
+print(round(waited, 3), ticks_between(ticks, start, start + waited))
 holder.wait()
 """
 
