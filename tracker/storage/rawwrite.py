@@ -144,21 +144,23 @@ class _Compiled:
         #: Whether the driver's SQLite knows ``RETURNING`` (3.35 and later).
         self.returning = tuple(getattr(dialect.loaded_dbapi, "sqlite_version_info", (0,))) >= (3, 35)
         self._cache: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, CompiledStatement]] = {}
+        # SQL of statements with an expanding IN, by statement and value count.
+        self._expanded: dict[tuple[int, int], tuple[ClauseElement, str]] = {}
         self._lock = threading.Lock()
 
     def expanded(self, statement: ClauseElement, count: int) -> str:
         """SQL of ``statement`` with its one expanding parameter rendered
         as ``count`` positional ones."""
-        key = (id(statement), ("#expanded", str(count)))
-        found = self._cache.get(key)
+        key = (id(statement), count)
+        found = self._expanded.get(key)
         if found is not None and found[0] is statement:
-            return found[1].sql
+            return found[1]
         [name] = statement.compile(dialect=self.dialect).params
         bound = statement.params({name: [None] * count})
         compiled = bound.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         assert isinstance(compiled, SQLCompiler) and len(compiled.positiontup or ()) == count
         with self._lock:
-            self._cache[key] = (statement, CompiledStatement(str(compiled), (), ()))
+            self._expanded[key] = (statement, str(compiled))
         return str(compiled)
 
     def get(self, statement: ClauseElement, keys: tuple[str, ...]) -> CompiledStatement:
