@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,15 @@ from tracker.storage.rawwrite import raw_write, writer_lock
 
 from .helpers import NOW, record
 
+# Not time.monotonic and time.sleep at call time: the linger tests replace them.
+_monotonic = time.monotonic
+
 
 def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # not time.sleep, which the linger tests replace
+    deadline = _monotonic() + timeout
+    pause = threading.Event()
     while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
+        assert _monotonic() < deadline, "condition not met in time"
         pause.wait(0.001)
 
 
@@ -149,7 +152,12 @@ class TestLinger:
 
     def test_no_lingering_after_a_pause_or_without_linger(self, monkeypatch: pytest.MonkeyPatch) -> None:
         sleeps: list[float] = []
-        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleeps.append)
+
+        def sleep(seconds: float) -> None:
+            if seconds:  # a yield (sleep(0)) is not a wait: TestGather counts those
+                sleeps.append(seconds)
+
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
         eager: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
         assert [eager.submit(n) for n in range(3)] == [0, 1, 2]
         assert sleeps == []
@@ -165,6 +173,86 @@ class TestLinger:
         monkeypatch.setattr("tracker.storage.groupcommit.time.monotonic", lambda: monotonic() + 1.0)
         assert lingering.submit(3) == 3  # a second later: a pause, no wait
         assert sleeps == [0.001, 0.001]
+
+
+class TestGather:
+    """A leader that does not linger yields while yielding brings new
+    items (the requests of the process that are ready), for at most
+    ``linger`` seconds."""
+
+    def test_items_submitted_while_the_leader_yields_join_its_batch(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        batches: list[list[int]] = []
+
+        def write(items: Sequence[int]) -> list[int]:
+            batches.append(list(items))
+            return list(items)
+
+        group: GroupCommit[int, int] = GroupCommit(write, linger=0.5)
+        sleeps: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            # The first yield lets three more threads submit; the second
+            # brings nothing new, and the leader takes its batch.
+            sleeps.append(seconds)
+            if len(sleeps) == 1:
+                wait_until(lambda: len(group._queue) == 4)
+
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
+        with ThreadPoolExecutor(4) as pool:
+            leader = pool.submit(group.submit, 1)
+            wait_until(lambda: bool(sleeps))
+            others = [pool.submit(group.submit, n) for n in (2, 3, 4)]
+            assert [leader.result(), *(f.result() for f in others)] == [1, 2, 3, 4]
+        assert sleeps == [0, 0]
+        assert batches == [[1, 2, 3, 4]]
+
+    def test_a_lone_client_yields_once_and_never_waits(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        sleeps: list[float] = []
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleeps.append)
+        eager: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
+        assert [eager.submit(n) for n in range(3)] == [0, 1, 2]
+        assert sleeps == []  # no linger: no yield either
+        gathering: GroupCommit[int, int] = GroupCommit(lambda items: list(items), linger=0.5)
+        assert [gathering.submit(n) for n in range(20)] == list(range(20))
+        assert sleeps == [0] * 20
+
+    def test_gathering_stops_at_the_linger_or_a_full_batch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        batches: list[list[int]] = []
+
+        def write(items: Sequence[int]) -> list[int]:
+            batches.append(list(items))
+            return list(items)
+
+        clock = [0.0]
+        monkeypatch.setattr("tracker.storage.groupcommit.time.monotonic", lambda: clock[0])
+
+        def run(group: GroupCommit[int, int]) -> list[int]:
+            """The leader submits 0; each of its yields takes 1 ms and lets
+            one more thread submit, until it stops yielding."""
+            pool = ThreadPoolExecutor(8)
+            futures: list[Future[int]] = []
+
+            def sleep(_: float) -> None:
+                clock[0] += 0.001
+                futures.append(pool.submit(group.submit, len(futures) + 1))
+                wait_until(lambda: len(group._queue) == len(futures) + 1)
+
+            monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
+            try:
+                assert group.submit(0) == 0
+                return [0, *(f.result() for f in futures)]
+            finally:
+                pool.shutdown()
+
+        # 1 ms a yield, at most 2.5 ms: three yields, then the batch goes.
+        assert run(GroupCommit(write, linger=0.0025)) == [0, 1, 2, 3]
+        assert batches == [[0, 1, 2, 3]]
+        batches.clear()
+        # A batch of at most three: it stops as soon as three are queued.
+        assert run(GroupCommit(write, max_batch=3, linger=1.0)) == [0, 1, 2]
+        assert batches == [[0, 1, 2]]
 
 
 class TestStageResultsFromThreads:
@@ -403,3 +491,40 @@ class TestWriterLockUnderGevent:
 
     def test_a_killed_waiter_does_not_keep_the_lock(self, tmp_path: Path) -> None:
         assert run_under_gevent(KILLED_WAITER, tmp_path / "db-writer.lock", 0.4) == ["free", "taken"]
+
+
+GREENLETS_SUBMIT = """
+from gevent import monkey
+
+monkey.patch_all()
+import gevent
+
+from tracker.storage.groupcommit import GroupCommit
+
+batches = []
+
+
+def write(items):
+    batches.append(list(items))
+    return list(items)
+
+
+group = GroupCommit(write, linger=0.5)
+# As in a gevent worker: each request runs to its submit without yielding.
+gevent.joinall([gevent.spawn(group.submit, n) for n in range(8)])
+print(batches)
+"""
+
+
+def test_greenlets_ready_together_share_one_batch() -> None:
+    # One gevent worker whose requests never wait for the writer lock:
+    # before, each of them committed alone.
+    out = subprocess.run(
+        [sys.executable, "-c", GREENLETS_SUBMIT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout.strip()
+    assert out == str([list(range(8))])
