@@ -1,7 +1,7 @@
 """Ingest throughput: ``POST /api/v1/stage-results`` against a bare endpoint.
 
 Both run under gunicorn with the settings of ``session-buddy-ci serve``
-(same workers, worker class, threads); the bare app parses the JSON and
+(same config file, workers, worker class, threads); the bare app parses the JSON and
 answers 204. The same load tool (``wrk``, Debian package ``wrk``; a Python
 load generator when it is missing) sends the same body with a new
 ``Idempotency-Key`` per request, in two ways (``bench/load.py`` tells why
@@ -44,7 +44,7 @@ from bench.load import (
     run_wrk,
     server_cpu_seconds,
 )
-from receiver.cli.serve import default_workers, gunicorn_argv, gunicorn_options
+from receiver.cli.serve import config_argv, default_workers, gunicorn_argv, gunicorn_options
 from tracker.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     options.pop("bind")
     if args.threads:
         options["threads"] = args.threads
-    gunicorn = gunicorn_argv(options)
+    gunicorn = [*config_argv(), *gunicorn_argv(options)]
     if not shutil.which("wrk"):
         print("wrk not found (Debian: apt-get install wrk); using the slower Python load generator")
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from receiver.cli.serve import THREADS, default_workers
+from receiver.cli.serve import THREADS, config_argv, default_workers
 from tests.support.server import gunicorn
 from tests.support.webhook_client import Ack, WebhookPoster
 from tracker.settings import Settings
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "SESSION_BUDDY_CI_GITHUB_TOKEN": "",
             "SESSION_BUDDY_CI_LOG_LEVEL": "WARNING",
         }
-        extra: tuple[str, ...] = ("--worker-class", args.worker_class)
+        extra: tuple[str, ...] = (*config_argv(), "--worker-class", args.worker_class)
         if args.worker_class == "gthread":
             extra += ("--threads", str(THREADS))
         with gunicorn(env, workers=workers, log_dir=Path(tmp), extra_args=extra) as server:

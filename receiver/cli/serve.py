@@ -101,10 +101,17 @@ def gunicorn_argv(options: dict[str, Any]) -> list[str]:
     return argv
 
 
-#: gunicorn's configuration file for serve: empty (see the file). Named by
-#: path: as ``python:receiver.gunicorn_config`` the master would import the
-#: ``receiver`` package, and with it ``ssl``, before gevent patches it.
+#: gunicorn's configuration file for serve: its server hooks (see the file).
+#: Named by path: as ``python:receiver.gunicorn_config`` the master would
+#: import the ``receiver`` package, and with it ``ssl``, before gevent
+#: patches it.
 GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn_config.py"
+
+
+def config_argv() -> list[str]:
+    """The flag that names :data:`GUNICORN_CONFIG`, for every gunicorn that
+    serves the receiver as ``serve`` does (tests and benchmarks too)."""
+    return ["--config", str(GUNICORN_CONFIG)]
 
 
 def gunicorn_command(options: dict[str, Any]) -> list[str]:
@@ -123,8 +130,7 @@ def gunicorn_command(options: dict[str, Any]) -> list[str]:
         sys.executable,
         "-m",
         "gunicorn",
-        "--config",
-        str(GUNICORN_CONFIG),
+        *config_argv(),
         "receiver.wsgi:app",
         *gunicorn_argv(options),
     ]

@@ -58,16 +58,16 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60
 
 
 def serve_args() -> tuple[str, ...]:
-    """gunicorn flags of ``session-buddy-ci serve`` (its worker class and
-    concurrency), but for bind, workers and the graceful timeout, which
+    """gunicorn flags of ``session-buddy-ci serve`` (its config file, worker
+    class and concurrency), but for bind, workers and the graceful timeout, which
     :func:`gunicorn` sets."""
-    from receiver.cli.serve import gunicorn_argv, gunicorn_options
+    from receiver.cli.serve import config_argv, gunicorn_argv, gunicorn_options
     from tracker.settings import Settings
 
     options = gunicorn_options(Settings(), host="127.0.0.1", port=1, workers=1)
     for name in ("bind", "workers", "graceful_timeout"):
         options.pop(name)
-    return tuple(gunicorn_argv(options))
+    return (*config_argv(), *gunicorn_argv(options))
 
 
 @contextmanager
