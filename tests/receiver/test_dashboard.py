@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from receiver.charts import daily_runs_chart, horizontal_bars
+from tests.support.days import earlier_today
 from tracker.cicd import CICDTracker
 from tracker.context import CIPipelineContext
 from tracker.records import utcnow
@@ -45,7 +46,7 @@ def seeded(app: Flask, storage: SkillsStorage) -> CICDTracker:
             error_message=None if ok else "<b>boom</b> @octocat",
         )
     tracker.track_pipeline_stage(
-        _ctx(1), "lint", "ruff-check", True, 4.0, started_at=now - timedelta(hours=1)
+        _ctx(1), "lint", "ruff-check", True, 4.0, started_at=earlier_today(now, hours=1)
     )
     return tracker
 

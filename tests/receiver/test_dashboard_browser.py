@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import urllib.parse
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.support.days import earlier_today
 from tests.support.server import gunicorn
 from tracker.cicd import CICDTracker
 from tracker.context import CIPipelineContext
@@ -59,14 +59,16 @@ def test_pipeline_page_renders_charts_without_running_hostile_text(tmp_path: Pat
         triggered_by="push",
     )
     now = utcnow()
-    tracker.track_pipeline_stage(ctx, "test", "pytest-run", True, 12.0, started_at=now - timedelta(hours=2))
+    tracker.track_pipeline_stage(
+        ctx, "test", "pytest-run", True, 12.0, started_at=earlier_today(now, hours=2)
+    )
     tracker.track_pipeline_stage(
         ctx,
         "test",
         "pytest-run",
         False,
         14.0,
-        started_at=now - timedelta(hours=1),
+        started_at=earlier_today(now, hours=1),
         error_message="<script>x</script>",
     )
     tracker.close()
