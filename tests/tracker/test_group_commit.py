@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,28 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert _monotonic() < deadline, "condition not met in time"
         pause.wait(0.001)
+
+
+def recording_writer() -> tuple[list[list[int]], Callable[[Sequence[int]], list[int]]]:
+    """A ``write_batch`` that answers each item with itself, and the list
+    of the batches it was given."""
+    batches: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return list(items)
+
+    return batches, write
+
+
+def leader_then_three(group: GroupCommit[int, int], sleeps: list[float]) -> list[int]:
+    """Submit 1 from one thread and, once it has slept or yielded, 2, 3
+    and 4 from three others; the four answers."""
+    with ThreadPoolExecutor(4) as pool:
+        leader = pool.submit(group.submit, 1)
+        wait_until(lambda: bool(sleeps))
+        others = [pool.submit(group.submit, n) for n in (2, 3, 4)]
+        return [leader.result(), *(f.result() for f in others)]
 
 
 class TestGroupCommit:
@@ -124,12 +146,7 @@ class TestLinger:
     def test_items_arriving_while_the_leader_lingers_join_its_batch(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        batches: list[list[int]] = []
-
-        def write(items: Sequence[int]) -> list[int]:
-            batches.append(list(items))
-            return list(items)
-
+        batches, write = recording_writer()
         group: GroupCommit[int, int] = GroupCommit(write, linger=0.5)
         sleeps: list[float] = []
 
@@ -142,11 +159,7 @@ class TestLinger:
         assert sleeps == []
         group._mean_size = 3.0  # as after a few batches of several items
         monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
-        with ThreadPoolExecutor(4) as pool:
-            leader = pool.submit(group.submit, 1)
-            wait_until(lambda: bool(sleeps))
-            others = [pool.submit(group.submit, n) for n in (2, 3, 4)]
-            assert [leader.result(), *(f.result() for f in others)] == [1, 2, 3, 4]
+        assert leader_then_three(group, sleeps) == [1, 2, 3, 4]
         assert sleeps == [0.5]
         assert batches == [[0], [1, 2, 3, 4]]
 
@@ -183,12 +196,7 @@ class TestGather:
     def test_items_submitted_while_the_leader_yields_join_its_batch(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        batches: list[list[int]] = []
-
-        def write(items: Sequence[int]) -> list[int]:
-            batches.append(list(items))
-            return list(items)
-
+        batches, write = recording_writer()
         group: GroupCommit[int, int] = GroupCommit(write, linger=0.5)
         sleeps: list[float] = []
 
@@ -200,11 +208,7 @@ class TestGather:
                 wait_until(lambda: len(group._queue) == 4)
 
         monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", sleep)
-        with ThreadPoolExecutor(4) as pool:
-            leader = pool.submit(group.submit, 1)
-            wait_until(lambda: bool(sleeps))
-            others = [pool.submit(group.submit, n) for n in (2, 3, 4)]
-            assert [leader.result(), *(f.result() for f in others)] == [1, 2, 3, 4]
+        assert leader_then_three(group, sleeps) == [1, 2, 3, 4]
         assert sleeps == [0, 0]
         assert batches == [[1, 2, 3, 4]]
 
@@ -219,12 +223,7 @@ class TestGather:
         assert sleeps == [0] * 20
 
     def test_gathering_stops_at_the_linger_or_a_full_batch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        batches: list[list[int]] = []
-
-        def write(items: Sequence[int]) -> list[int]:
-            batches.append(list(items))
-            return list(items)
-
+        batches, write = recording_writer()
         clock = [0.0]
         monkeypatch.setattr("tracker.storage.groupcommit.time.monotonic", lambda: clock[0])
 
