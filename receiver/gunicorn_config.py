@@ -7,12 +7,16 @@ directory ``serve`` was started from. Nothing is imported at the top: the
 master reads this file before gevent patches the standard library.
 """
 
-from typing import Any
 
-
-def post_worker_init(worker: Any) -> None:
+def post_worker_init(worker: object) -> None:
     """In each worker, once gevent has patched it and the app is loaded:
     responses leave in one write (see ``receiver/one_write.py``)."""
+    import logging
+
     from receiver.one_write import install
 
-    install()
+    if not install():
+        logging.getLogger("gunicorn.error").warning(
+            "this gunicorn release is not one receiver/one_write.py was checked against: "
+            "responses go out as gunicorn sends them (headers and body apart)"
+        )

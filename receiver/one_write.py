@@ -1,24 +1,26 @@
 """gunicorn responses whose headers and body leave in one write.
 
 gunicorn sends a response's status line and headers with one ``sendall``
-and its body with the next. On a keep-alive connection that is two TCP
-segments, and the client wakes up for each: the process switches twice
-where once would do. :class:`OneWriteResponse` holds the headers back
-until the first body bytes and sends them together, the way a server with
-a write buffer does. Measured with a Flask endpoint answering 201 with a
-small JSON body (wrk, keep-alive, 2 gevent workers): involuntary context
-switches fell from ~1.7 to ~0.95 a request, kernel CPU from ~33 to ~22 µs
-a request.
+and its body with the next: two TCP segments, and the client wakes up for
+each, on a keep-alive connection as on a new one. :class:`OneWriteResponse`
+holds the headers back until the first body bytes and sends them together,
+the way a server with a write buffer does. Measured with a Flask endpoint
+answering 201 with a small JSON body (wrk, keep-alive, 2 gevent workers):
+involuntary context switches fell from ~1.7 to ~0.95 a request, kernel CPU
+from ~33 to ~22 µs a request.
 
-A response without a body, a chunked one, or a file sent with
-``sendfile`` goes out as gunicorn sends it. :func:`install` is called in
-each worker by the ``post_worker_init`` hook of ``gunicorn_config.py``.
+A response without a body, a chunked one, a file sent with ``sendfile``,
+or one whose first chunk is empty goes out as gunicorn sends it.
+:func:`install` is called in each worker by the ``post_worker_init`` hook
+of ``gunicorn_config.py``; a gunicorn release it was not checked against
+keeps its own response.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import gunicorn
 from gunicorn.http import wsgi
 
 
@@ -71,11 +73,17 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
         super()._emit_body(data)
 
 
+#: The gunicorn releases whose ``Response`` this was checked against: it
+#: relies on ``send_headers`` writing through the socket's ``sendall`` and
+#: on the ``_emit_body`` step. Another release keeps gunicorn's own.
+CHECKED_RELEASES = range(27, 28)
+
+
 def install() -> bool:
     """Make gunicorn build :class:`OneWriteResponse` in this process;
-    ``False`` (and nothing changed) for a gunicorn whose response lacks the
-    ``_emit_body`` step this relies on (older releases)."""
-    if not hasattr(wsgi.Response, "_emit_body"):
+    ``False``, and nothing changed, on a gunicorn it was not checked
+    against (see :data:`CHECKED_RELEASES`)."""
+    if gunicorn.version_info[0] not in CHECKED_RELEASES or not hasattr(wsgi.Response, "_emit_body"):
         return False
     wsgi.Response = OneWriteResponse
     return True

@@ -4,16 +4,20 @@ socket pair: what the client reads must be the same HTTP response."""
 from __future__ import annotations
 
 import http.client
+import re
+import runpy
 import socket
 from collections.abc import Iterator
 from typing import Any
 
+import gunicorn
 import pytest
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
 from receiver import one_write
+from receiver.cli.serve import GUNICORN_CONFIG
 from receiver.one_write import OneWriteResponse
 
 
@@ -40,6 +44,34 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     server.close()
 
 
+def serve_one(
+    pair: tuple[socket.socket, socket.socket],
+    status: str,
+    headers: list[tuple[str, str]],
+    body: list[Any],
+    method: str = "POST",
+    version: str = "1.1",
+    response_class: type[Any] = OneWriteResponse,
+) -> tuple[list[bytes], BaseException | None]:
+    """Serve one request as gunicorn's workers do: the server's writes, and
+    what the response raised (a chunk that is not bytes)."""
+    client, server = pair
+    client.sendall(f"{method} /x HTTP/{version}\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+    cfg = Config()
+    request = next(RequestParser(cfg, server, ("127.0.0.1", 1)))
+    spy = Spy(server)
+    response = response_class(request, spy, cfg)
+    response.start_response(status, headers)
+    raised = None
+    try:
+        for chunk in body:
+            response.write(chunk)
+        response.close()
+    except TypeError as exc:
+        raised = exc
+    return spy.writes, raised
+
+
 def respond(
     pair: tuple[socket.socket, socket.socket],
     status: str,
@@ -47,23 +79,11 @@ def respond(
     body: list[bytes],
     method: str = "POST",
 ) -> tuple[list[bytes], http.client.HTTPResponse]:
-    """Serve one request as gunicorn's workers do; the server's writes and
-    the response as the client parses it."""
-    client, server = pair
-    client.sendall(
-        f"{method} /api/v1/stage-results HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
-    )
-    cfg = Config()
-    request = next(RequestParser(cfg, server, ("127.0.0.1", 1)))
-    spy = Spy(server)
-    response = OneWriteResponse(request, spy, cfg)
-    response.start_response(status, headers)
-    for chunk in body:
-        response.write(chunk)
-    response.close()
-    parsed = http.client.HTTPResponse(client, method=method)
+    """:func:`serve_one`, and the response as the client parses it."""
+    writes, _ = serve_one(pair, status, headers, body, method)
+    parsed = http.client.HTTPResponse(pair[0], method=method)
     parsed.begin()
-    return spy.writes, parsed
+    return writes, parsed
 
 
 def test_headers_and_body_leave_in_one_write(pair: tuple[socket.socket, socket.socket]) -> None:
@@ -100,9 +120,65 @@ def test_chunked_and_later_writes_as_gunicorn_sends_them(pair: tuple[socket.sock
 
 
 def test_install_only_on_a_gunicorn_it_fits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wsgi, "Response", wsgi.Response)  # undone after the test
+    stock = wsgi.Response
+    monkeypatch.setattr(wsgi, "Response", stock)  # undone after the test
     assert one_write.install()
     assert wsgi.Response is OneWriteResponse
     monkeypatch.setattr(wsgi, "Response", type("OldResponse", (), {}))
     assert not one_write.install()
     assert wsgi.Response.__name__ == "OldResponse"
+    # A release it was not checked against keeps its own response too.
+    monkeypatch.setattr(wsgi, "Response", stock)
+    monkeypatch.setattr(gunicorn, "version_info", (28, 0, 0))
+    assert not one_write.install()
+    assert wsgi.Response is stock
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "JSON body": {"status": "201 CREATED", "headers": [("Content-Length", "9")], "body": [b'{"id": 1}']},
+    "HEAD": {
+        "status": "200 OK",
+        "headers": [("Content-Length", "9")],
+        "body": [b'{"id": 1}'],
+        "method": "HEAD",
+    },
+    "304": {"status": "304 NOT MODIFIED", "headers": [], "body": [b"dropped"]},
+    "Content-Length short of the body": {
+        "status": "200 OK",
+        "headers": [("Content-Length", "3")],
+        "body": [b"abcdef", b"gh"],
+    },
+    "Content-Length 0": {"status": "200 OK", "headers": [("Content-Length", "0")], "body": [b"abc"]},
+    "empty first chunk": {"status": "200 OK", "headers": [("Content-Length", "3")], "body": [b"", b"abc"]},
+    "HTTP/1.0, several chunks": {"status": "200 OK", "headers": [], "body": [b"ab", b"cd"], "version": "1.0"},
+    "a chunk that is not bytes": {"status": "200 OK", "headers": [("Content-Length", "3")], "body": ["abc"]},
+}
+
+
+def _without_date(data: bytes) -> bytes:
+    return re.sub(rb"Date: [^\r]*\r\n", b"", data)
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
+def test_the_same_bytes_as_gunicorn_sends(case: dict[str, Any]) -> None:
+    """Whatever the response, the client gets what gunicorn's own response
+    sends; only the number of writes may differ."""
+    sent = []
+    for response_class in (wsgi.Response, OneWriteResponse):
+        client, server = socket.socketpair()
+        with client, server:
+            writes, raised = serve_one((client, server), **case, response_class=response_class)
+            sent.append((_without_date(b"".join(writes)), type(raised)))
+            assert len(writes) >= 1
+    assert sent[0] == sent[1]
+
+
+def test_the_config_file_installs_it_in_each_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook ``serve`` names is one gunicorn runs (a misspelt hook would
+    be ignored without a word), and it installs the response."""
+    monkeypatch.setattr(wsgi, "Response", wsgi.Response)  # undone after the test
+    hook = runpy.run_path(str(GUNICORN_CONFIG))["post_worker_init"]
+    cfg = Config()
+    cfg.set("post_worker_init", hook)
+    cfg.post_worker_init(object())
+    assert wsgi.Response is OneWriteResponse

@@ -222,6 +222,27 @@ class TestGather:
         assert [gathering.submit(n) for n in range(20)] == list(range(20))
         assert sleeps == [0] * 20
 
+    def test_a_leader_stopped_while_it_gathers_leaves_nothing_queued(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Under gevent a request can be killed or time out at its yield.
+        batches, write = recording_writer()
+        group: GroupCommit[int, int] = GroupCommit(write, linger=0.5)
+
+        class Stopped(BaseException):
+            pass
+
+        def stop(_: float) -> None:
+            raise Stopped
+
+        monkeypatch.setattr("tracker.storage.groupcommit.time.sleep", stop)
+        with pytest.raises(Stopped):
+            group.submit(1)
+        monkeypatch.undo()
+        # The next write goes alone: 1, whose caller saw it fail, is not in it.
+        assert group.submit(2) == 2
+        assert batches == [[2]]
+
     def test_gathering_stops_at_the_linger_or_a_full_batch(self, monkeypatch: pytest.MonkeyPatch) -> None:
         batches, write = recording_writer()
         clock = [0.0]

@@ -17,11 +17,12 @@ may *linger* a moment before it takes the batch, letting the requests
 already being parsed join it, as PostgreSQL's ``commit_delay`` does. It
 lingers only when the previous batch ended a moment ago and recent
 batches held several items: the first write after a pause, and a lone
-client's writes, never wait.
+client's writes, never linger.
 
 When it does not linger, the leader still *gathers*: it yields, so the
 requests of the process that are ready run up to their own ``submit`` and
-join the batch, and yields again while that brings more. Without it, a
+join the batch, and yields again while that brings more (until ``linger``
+has passed, checked after each yield). Without it, a
 gevent worker whose requests never wait for the writer lock (the only
 worker, or the only one writing) ran each request from its first byte to
 its commit without a yield: every batch held one result, so the average
@@ -95,18 +96,27 @@ class GroupCommit(Generic[T, R]):
         mine: _Slot[T, R] = _Slot(item)
         with self._cond:
             self._queue.append(mine)
-            while not mine.done:
-                if self._leading:
-                    self._cond.wait()
-                    continue
-                self._leading = True
-                self._cond.release()
-                try:
-                    self._lead()
-                finally:
-                    self._cond.acquire()
-                    self._leading = False
-                    self._cond.notify_all()
+            try:
+                while not mine.done:
+                    if self._leading:
+                        self._cond.wait()
+                        continue
+                    self._leading = True
+                    self._cond.release()
+                    try:
+                        self._lead()
+                    finally:
+                        self._cond.acquire()
+                        self._leading = False
+                        self._cond.notify_all()
+            except BaseException:
+                # Stopped before a batch took the item (a greenlet killed, a
+                # gevent.Timeout while it waited or gathered): withdraw it, so
+                # that no later batch writes what its caller saw fail. Once
+                # taken, it commits or fails with its batch.
+                if mine in self._queue:
+                    self._queue.remove(mine)
+                raise
         if mine.error is not None:
             raise mine.error
         return mine.value  # type: ignore[return-value]
@@ -136,9 +146,10 @@ class GroupCommit(Generic[T, R]):
                 self._mean_size += (len(batch) - self._mean_size) / 5
 
     def _gather(self) -> None:
-        """Yield while yielding brings new items: at most ``linger``
-        seconds, and not once the batch is full. A lone client's write
-        waits one yield."""
+        """Yield while yielding brings new items, until ``linger`` has
+        passed (checked after each yield) or the batch is full. A lone
+        client's write waits one yield: whatever else of the process is
+        ready runs first, up to its own next wait."""
         deadline = time.monotonic() + self._linger
         seen = len(self._queue)
         while seen < self._max_batch:
