@@ -18,10 +18,12 @@ from .test_group_commit import wait_until
 from .test_rollups import varied_records
 
 
-def hold_first_batch(storage: SkillsStorage, until_queued: int) -> list[int]:
+def hold_first_batch(storage: SkillsStorage, until_queued: int, threads: int) -> list[int]:
     """Make the first group-commit batch wait until ``until_queued`` items
-    queue behind it, so that the next batches hold many items; returns the
-    list of batch sizes, filled as batches run."""
+    queue behind it (or every one of the ``threads`` that it does not hold
+    has queued: its leader gathers, so it may hold most of them), so that
+    the next batches hold many items; returns the list of batch sizes,
+    filled as batches run."""
     group = storage._stage_results()
     inner = group._write_batch
     sizes: list[int] = []
@@ -32,7 +34,7 @@ def hold_first_batch(storage: SkillsStorage, until_queued: int) -> list[int]:
             sizes.append(len(items))
             first = len(sizes) == 1
         if first:
-            wait_until(lambda: len(group._queue) >= until_queued)
+            wait_until(lambda: len(group._queue) >= min(until_queued, threads - len(items)))
         return inner(items)
 
     group._write_batch = write
@@ -41,7 +43,7 @@ def hold_first_batch(storage: SkillsStorage, until_queued: int) -> list[int]:
 
 def test_concurrent_stage_results_roll_up_like_the_reference(storage: SkillsStorage) -> None:
     records = varied_records(300, seed=11)
-    sizes = hold_first_batch(storage, until_queued=12)
+    sizes = hold_first_batch(storage, until_queued=12, threads=16)
 
     def post(n: int) -> StoredResult:
         # Keys 0..299 once each, then 60 of them again with the same body:
