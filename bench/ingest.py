@@ -1,8 +1,8 @@
 """Ingest throughput: ``POST /api/v1/stage-results`` against a bare endpoint.
 
 Both run under gunicorn with the settings of ``session-buddy-ci serve``
-(same config file, workers, worker class, threads); the bare app parses the JSON and
-answers 204. The same load tool (``wrk``, Debian package ``wrk``; a Python
+(same config file, workers, worker class, threads); the bare app parses
+the JSON and answers 204. The same load tool (``wrk``, Debian package ``wrk``; a Python
 load generator when it is missing) sends the same body with a new
 ``Idempotency-Key`` per request, in two ways (``bench/load.py`` tells why
 both): keep-alive connections, and a new connection per request as the

@@ -22,13 +22,13 @@ client's writes, never linger.
 When it does not linger, the leader still *gathers*: it yields, so the
 requests of the process that are ready run up to their own ``submit`` and
 join the batch, and yields again while that brings more (until ``linger``
-has passed, checked after each yield). Without it, a
-gevent worker whose requests never wait for the writer lock (the only
-worker, or the only one writing) ran each request from its first byte to
-its commit without a yield: every batch held one result, so the average
-never rose and the leader never lingered. One worker then made a commit
-per result: ~1,150 results/s where it now makes ~1,550 (bench/ingest.py
-with ``--workers 1``, keep-alive).
+has passed, checked after each yield). Without it, a gevent worker whose
+requests never wait for the writer lock (the only worker, or the only one
+writing) ran each request from its first byte to its commit without a
+yield: every batch held one result, so the average never rose and the
+leader never lingered. One worker then made a commit per result: ~1,150
+results/s where it now makes ~1,550 (bench/ingest.py with ``--workers 1``,
+keep-alive).
 """
 
 from __future__ import annotations
