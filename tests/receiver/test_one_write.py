@@ -73,15 +73,11 @@ def serve_one(
 
 
 def respond(
-    pair: tuple[socket.socket, socket.socket],
-    status: str,
-    headers: list[tuple[str, str]],
-    body: list[bytes],
-    method: str = "POST",
+    pair: tuple[socket.socket, socket.socket], *args: Any, **kwargs: Any
 ) -> tuple[list[bytes], http.client.HTTPResponse]:
     """:func:`serve_one`, and the response as the client parses it."""
-    writes, _ = serve_one(pair, status, headers, body, method)
-    parsed = http.client.HTTPResponse(pair[0], method=method)
+    writes, _ = serve_one(pair, *args, **kwargs)
+    parsed = http.client.HTTPResponse(pair[0], method=kwargs.get("method", "POST"))
     parsed.begin()
     return writes, parsed
 
