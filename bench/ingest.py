@@ -44,7 +44,7 @@ from bench.load import (
     run_wrk,
     server_cpu_seconds,
 )
-from receiver.cli.serve import config_argv, default_workers, gunicorn_argv, gunicorn_options
+from receiver.cli.serve import config_argv, default_workers, gunicorn_argv, gunicorn_options, gunicorn_program
 from tracker.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def served(app: str, env: dict[str, str], argv: list[str], workdir: Path) -> Ite
     port = free_port()
     log = (workdir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", app, *argv, "--bind", f"127.0.0.1:{port}"],
+        [*gunicorn_program(), app, *argv, "--bind", f"127.0.0.1:{port}"],
         cwd=REPO,
         env={
             **os.environ,

@@ -114,6 +114,19 @@ def config_argv() -> list[str]:
     return ["--config", str(GUNICORN_CONFIG)]
 
 
+#: The program ``serve`` runs: gunicorn's command line that keeps the working
+#: directory off ``sys.path`` (see the file).
+GUNICORN_MAIN = Path(__file__).resolve().parent.parent / "gunicorn_main.py"
+
+
+def gunicorn_program() -> list[str]:
+    """The interpreter and program that run gunicorn as ``serve`` does:
+    ``python -P receiver/gunicorn_main.py``. ``-P`` keeps the interpreter
+    from putting that file's directory on ``sys.path``, and the program
+    keeps gunicorn from putting the working directory there."""
+    return [sys.executable, "-P", str(GUNICORN_MAIN)]
+
+
 def gunicorn_command(options: dict[str, Any]) -> list[str]:
     """The command ``serve`` becomes: gunicorn serving ``receiver.wsgi:app``.
 
@@ -123,13 +136,11 @@ def gunicorn_command(options: dict[str, Any]) -> list[str]:
     worker patches first and only then imports the app.
 
     >>> command = gunicorn_command({"workers": 2})
-    >>> command[1:3], command[5:]
-    (['-m', 'gunicorn'], ['receiver.wsgi:app', '--workers', '2'])
+    >>> command[1], command[2].endswith("gunicorn_main.py"), command[5:]
+    ('-P', True, ['receiver.wsgi:app', '--workers', '2'])
     """
     return [
-        sys.executable,
-        "-m",
-        "gunicorn",
+        *gunicorn_program(),
         *config_argv(),
         "receiver.wsgi:app",
         *gunicorn_argv(options),

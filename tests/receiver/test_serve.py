@@ -27,8 +27,10 @@ CLI = Path(sys.executable).with_name("session-buddy-ci")
 
 
 @contextmanager
-def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
-    """Run the real CLI; yield its URL and log file."""
+def serve(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[tuple[str, Path]]:
+    """Run the real CLI (from ``cwd``); yield its URL and log file."""
     port = free_port()
     log_path = tmp_path / f"serve-{port}.log"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_BUDDY_CI_")}
@@ -41,6 +43,7 @@ def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Ite
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(CLI), "serve", "--port", str(port), "--workers", "2", *extra],
+            cwd=cwd,
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -87,6 +90,24 @@ def test_serve_generates_a_private_token_and_never_logs_it(tmp_path: Path) -> No
         status, answer = post_json(url, stage_body(), token=token, key="served-1")
         assert (status, answer["duplicate"]) == (200, True)
     assert token not in log_path.read_text()
+
+
+@pytest.mark.slow
+def test_serve_ignores_packages_in_its_working_directory(tmp_path: Path) -> None:
+    """A project with folders named like the receiver's packages (or its
+    dependencies') can run serve from its root: the workers import the
+    installed packages, and relative paths still start from there."""
+    project = tmp_path / "project"
+    for name in ("tracker", "receiver", "flask"):
+        (project / name).mkdir(parents=True)
+        (project / name / "__init__.py").write_text(f"raise ImportError('imported ./{name} of the project')\n")
+    env = {"SESSION_BUDDY_CI_API_TOKENS": "project-token"}
+    with serve(tmp_path, "--database", "relative.db", env=env, cwd=project) as (url, log_path):
+        status, answer = post_json(url, stage_body(), token="project-token")
+        assert (status, answer["session_id"]) == (201, "CI-42")
+    assert "of the project" not in log_path.read_text()
+    with SkillsStorage(f"sqlite:///{project / 'relative.db'}") as stored:
+        assert [r["id"] for r in stored.invocations(limit=5)] == [answer["id"]]
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -78,18 +77,18 @@ def gunicorn(
     log_dir: Path,
     extra_args: tuple[str, ...] | None = None,
 ) -> Iterator[Server]:
-    """Run ``gunicorn receiver.wsgi:app`` on a free loopback port with the
+    """Run ``gunicorn receiver.wsgi:app`` (as ``serve`` runs it) on a free loopback port with the
     given ``SESSION_BUDDY_CI_*`` environment and ``serve``'s worker settings
     (or ``extra_args``); stop it afterwards."""
+    from receiver.cli.serve import gunicorn_program
+
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "gunicorn",
+                *gunicorn_program(),
                 "receiver.wsgi:app",
                 "--bind",
                 f"127.0.0.1:{port}",
