@@ -78,6 +78,23 @@ def check_name(value: Any, name: str, limit: int = MAX_NAME_LENGTH) -> str:
     return text
 
 
+def check_length(value: str | None, name: str, limit: int) -> str | None:
+    """``value`` unchanged if it is ``None`` or at most ``limit`` characters.
+
+    Every database refuses what does not fit its column, or, as SQLite
+    does, none does: checked here, a long value is the same error on all.
+
+    :raises ValueError: naming the field.
+    """
+    if value is not None and len(value) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
+    return value
+
+
+#: Longest workflow_path, workflow_step_id and external_id (their columns).
+MAX_PATH_LENGTH = 300
+
+
 @dataclass(frozen=True)
 class InvocationRecord:
     """One skill run, ready to store. Validated on construction."""
@@ -122,6 +139,12 @@ class InvocationRecord:
             set_(self, "stage", check_name(self.stage, "stage"))
         set_(self, "invoked_at", to_utc_naive(self.invoked_at))
         set_(self, "error_message", cut_utf8(self.error_message))
+        # A label, cut as error_key is; the others identify and must match
+        # exactly when queried, so a longer one is refused.
+        if self.error_type is not None:
+            set_(self, "error_type", self.error_type[:MAX_NAME_LENGTH])
+        for name in ("workflow_path", "workflow_step_id", "external_id"):
+            check_length(getattr(self, name), name, MAX_PATH_LENGTH)
 
     @property
     def completed(self) -> bool:

@@ -18,7 +18,7 @@ from .catalogue import BUILTIN
 from .embeddings import Embedder
 from .phases import Outcome, Source, WorkflowPhase
 from .ranking import SkillRecommendation, blend, history_score, phase_fit
-from .records import InvocationRecord, check_duration, check_name, utcnow
+from .records import MAX_PATH_LENGTH, InvocationRecord, check_duration, check_length, check_name, utcnow
 from .semantic import SkillCatalogue
 from .settings import Settings
 from .storage import SkillsStorage
@@ -144,9 +144,9 @@ class SkillsTracker:
             "user_query": user_query,
             "alternatives_considered": list(alternatives_considered) if alternatives_considered else None,
             "selection_rank": selection_rank,
-            "workflow_path": workflow_path or self.project,
+            "workflow_path": check_length(workflow_path or self.project, "workflow_path", MAX_PATH_LENGTH),
             "stage": stage,
-            "workflow_step_id": workflow_step_id,
+            "workflow_step_id": check_length(workflow_step_id, "workflow_step_id", MAX_PATH_LENGTH),
         }
         if selection_rank is not None and (
             isinstance(selection_rank, bool) or not isinstance(selection_rank, int)

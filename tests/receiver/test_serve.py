@@ -100,7 +100,9 @@ def test_serve_ignores_packages_in_its_working_directory(tmp_path: Path) -> None
     project = tmp_path / "project"
     for name in ("tracker", "receiver", "flask"):
         (project / name).mkdir(parents=True)
-        (project / name / "__init__.py").write_text(f"raise ImportError('imported ./{name} of the project')\n")
+        (project / name / "__init__.py").write_text(
+            f"raise ImportError('imported ./{name} of the project')\n"
+        )
     env = {"SESSION_BUDDY_CI_API_TOKENS": "project-token"}
     with serve(tmp_path, "--database", "relative.db", env=env, cwd=project) as (url, log_path):
         status, answer = post_json(url, stage_body(), token="project-token")

@@ -71,12 +71,41 @@ def test_completer_with_a_given_duration_and_phase(storage: SkillsStorage) -> No
         (lambda t: t.track_invocation("x", selection_rank="1"), "selection_rank"),
         (lambda t: t.track_invocation("x")(duration=-1), "duration"),
         (lambda t: t.track_invocation("x")(duration=float("nan")), "duration"),
+        (lambda t: t.track_invocation("x", workflow_path="p" * 301), "workflow_path is longer than 300"),
+        (
+            lambda t: t.track_invocation("x", workflow_step_id="s" * 301),
+            "workflow_step_id is longer than 300",
+        ),
     ],
 )
 def test_bad_input_is_refused(storage: SkillsStorage, call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call(SkillsTracker("s", storage))  # type: ignore[operator]
     assert storage.count_invocations() == 0
+
+
+def test_long_fields_fit_their_columns(storage: SkillsStorage) -> None:
+    """What SQLite would keep whole and PostgreSQL refuse: paths at the
+    limit are stored, a longer error_type is cut to its column."""
+    record = rec(
+        "pytest-run",
+        "failure",
+        1,
+        "execution",
+        workflow_path="p" * 300,
+        workflow_step_id="s" * 300,
+        error_type="E" * 250,
+    )
+    assert record.error_type == "E" * 200
+    storage.record_invocation(record)
+    [row] = storage.invocations(limit=5)
+    assert (row["workflow_path"], row["workflow_step_id"], row["error_type"]) == (
+        "p" * 300,
+        "s" * 300,
+        "E" * 200,
+    )
+    with pytest.raises(ValueError, match="external_id is longer than 300"):
+        rec("pytest-run", "success", 1, "execution", external_id="x" * 301)
 
 
 def ci(repo: str, build: str) -> CIPipelineContext:
