@@ -107,14 +107,19 @@ def call_with_retries(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    before_attempt: Callable[[], None] | None = None,
 ) -> T:
-    """``call()``, retried as the module says.
+    """``call()``, retried as the module says. ``before_attempt`` runs
+    before each attempt (a worker renews its lease there); what it raises
+    ends the retries.
 
     :raises GitHubCallFailed: naming ``what``, GitHub's status and message,
         and how many attempts were made.
     """
     waited = 0.0
     for attempt in range(1, policy.max_attempts + 1):
+        if before_attempt is not None:
+            before_attempt()
         try:
             return call()
         except (GithubException, requests.exceptions.RequestException) as exc:

@@ -23,6 +23,14 @@ from .github_retry import GitHubCallFailed, RetryPolicy, call_with_retries
 log = logging.getLogger(__name__)
 
 
+#: Runs before each API call of a job: renews the job's lease, or raises.
+Checkpoint = Callable[[], None]
+
+
+def _nothing() -> None:
+    """The checkpoint of a caller that holds no lease."""
+
+
 @dataclass(frozen=True)
 class CommentWritten:
     comment_id: int
@@ -48,17 +56,20 @@ class PRCommenter:
         gh = self.clients.client(installation_id=installation_id, repository=repository)
         return gh, gh.get_repo(repository)
 
-    def _edit(self, gh: Github, repo: Repository, comment_id: int, body: str, where: str) -> None:
+    def _edit(
+        self, gh: Github, repo: Repository, comment_id: int, body: str, where: str, keep_lease: Checkpoint
+    ) -> None:
         # PATCH by id: no need to fetch the comment first.
         self._call(
             f"editing the comment on {where}",
             lambda: gh.requester.requestJsonAndCheck(
                 "PATCH", f"{repo.url}/issues/comments/{comment_id}", input={"body": body}
             ),
+            keep_lease,
         )
 
-    def _call(self, what: str, call: Callable[[], object]) -> object:
-        return call_with_retries(what, call, policy=self.policy, sleep=self.sleep)
+    def _call(self, what: str, call: Callable[[], object], keep_lease: Checkpoint) -> object:
+        return call_with_retries(what, call, policy=self.policy, sleep=self.sleep, before_attempt=keep_lease)
 
     def upsert_comment(
         self,
@@ -68,8 +79,10 @@ class PRCommenter:
         *,
         installation_id: int | None = None,
         comment_id: int | None = None,
+        keep_lease: Checkpoint = _nothing,
     ) -> CommentWritten:
-        """Edit the report comment of a PR, or create it.
+        """Edit the report comment of a PR, or create it. ``keep_lease`` runs
+        before every API call; what it raises stops the write.
 
         :raises GitHubCallFailed: when GitHub keeps refusing.
         """
@@ -77,7 +90,7 @@ class PRCommenter:
         where = f"{repository}#{pr_number}"
         if comment_id is not None:
             try:
-                self._edit(gh, repo, comment_id, body, where)
+                self._edit(gh, repo, comment_id, body, where, keep_lease)
                 return CommentWritten(comment_id, False)
             except GitHubCallFailed as exc:
                 if exc.status != 404:
@@ -91,11 +104,11 @@ class PRCommenter:
                     return int(comment.id)
             return None
 
-        found = self._call(f"listing the comments of {where}", find)
+        found = self._call(f"listing the comments of {where}", find, keep_lease)
         if isinstance(found, int):
-            self._edit(gh, repo, found, body, where)
+            self._edit(gh, repo, found, body, where, keep_lease)
             return CommentWritten(found, False)
-        created = self._call(f"commenting on {where}", lambda: issue.create_comment(body))
+        created = self._call(f"commenting on {where}", lambda: issue.create_comment(body), keep_lease)
         return CommentWritten(int(created.id), True)  # type: ignore[attr-defined]
 
     def find_fork_pull_request(
@@ -106,6 +119,7 @@ class PRCommenter:
         head_branch: str,
         head_sha: str,
         installation_id: int | None = None,
+        keep_lease: Checkpoint = _nothing,
     ) -> int | None:
         """The open PR of ``repository`` whose head is ``head_owner:head_branch``
         at ``head_sha`` (``GET /repos/{o}/{r}/pulls?head=…&state=open``)."""
@@ -121,5 +135,7 @@ class PRCommenter:
                     return int(pr.number)
             return None
 
-        found = self._call(f"looking up the pull request of {head_owner}:{head_branch} in {repository}", find)
+        found = self._call(
+            f"looking up the pull request of {head_owner}:{head_branch} in {repository}", find, keep_lease
+        )
         return found if isinstance(found, int) else None

@@ -42,6 +42,13 @@ from .github_retry import GitHubCallFailed
 from .pr_comments import PRCommenter
 
 log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Another worker took over a comment job (its lease ran out): this
+    one stops without writing."""
+
+
 #: The lease of the process applying deliveries, and how long it lasts
 #: unrenewed (a worker that dies is replaced after this).
 LEASE = "webhook-deliveries"
@@ -112,9 +119,18 @@ class WebhookWorker:
                 handled += 1
                 self._run(job, stats)
 
+    def _keep_lease(self, job: CommentJob) -> None:
+        """Renew the lease on ``job`` (before each GitHub call).
+
+        :raises LeaseLost: when another worker holds it now."""
+        if not self.storage.renew_comment_job(job, self.owner):
+            raise LeaseLost(job.job_key)
+
     def _run(self, job: CommentJob, stats: WorkerStats) -> None:
         assert self.commenter is not None
         try:
+            # Jobs are claimed ten at a time: this one may have waited.
+            self._keep_lease(job)
             if job.kind is CommentJobKind.RESOLVE:
                 stats.prs_found += self._resolve(job)
                 self.storage.finish_comment_job(job, self.owner)
@@ -130,6 +146,7 @@ class WebhookWorker:
                 render_pr_comment(report),
                 installation_id=job.installation_id,
                 comment_id=job.comment_id,
+                keep_lease=lambda: self._keep_lease(job),
             )
             self.storage.finish_comment_job(job, self.owner, comment_id=written.comment_id)
             stats.comments_written += 1
@@ -140,6 +157,8 @@ class WebhookWorker:
                 job.repository,
                 job.pr_number,
             )
+        except LeaseLost:
+            log.info("comment job %s was taken over by another worker; leaving it to that one", job.job_key)
         except Exception as exc:  # recorded on the job and its delivery, for replay
             if not isinstance(exc, GitHubCallFailed):
                 log.exception("comment job %s failed", job.job_key)
@@ -162,6 +181,7 @@ class WebhookWorker:
             head_branch=run["head_branch"],
             head_sha=run["head_sha"],
             installation_id=job.installation_id,
+            keep_lease=lambda: self._keep_lease(job),
         )
         if number is None:
             log.info(

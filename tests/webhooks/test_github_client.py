@@ -94,6 +94,28 @@ class TestRetries:
         assert call_with_retries("x", flaky, sleep=sleeps) == "ok"
         assert sleeps == [1.0, 2.0]
 
+    def test_before_attempt_runs_before_every_attempt_and_can_stop_them(self) -> None:
+        events: list[str] = []
+
+        def flaky() -> str:
+            events.append("call")
+            if events.count("call") < 3:
+                raise requests.exceptions.ConnectionError("reset")
+            return "ok"
+
+        def renew() -> None:
+            events.append("renew")
+
+        assert call_with_retries("x", flaky, sleep=Sleeps(), before_attempt=renew) == "ok"
+        assert events == ["renew", "call"] * 3
+
+        def lost() -> None:
+            raise LookupError("taken over")
+
+        with pytest.raises(LookupError, match="taken over"):
+            call_with_retries("x", flaky, sleep=Sleeps(), before_attempt=lost)
+        assert events.count("call") == 3  # not called again
+
     def test_primary_rate_limit_waits_for_the_reset(self) -> None:
         calls = iter(
             [

@@ -4,7 +4,8 @@
 Writes to one PR are serialised across processes by a lease on its job
 row, and coalesced by two generations: each request bumps ``requested``; a
 worker renders what is stored when it claims (generation ``g``), writes,
-then sets ``done = g``. Requests made meanwhile leave ``requested > done``
+then sets ``done = g``, renewing its lease before each GitHub call (a
+worker that finds the job taken over stops). Requests made meanwhile leave ``requested > done``
 and the job pending, so several workflows finishing at once cost one write
 (or two), never two comments.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select, update
@@ -24,6 +26,10 @@ from .schema import github_comment_job, github_pr_run, github_run
 from .webhooks import DeliveryStatus, WebhookDeliveryStore
 
 cj = github_comment_job
+#: How long a claimed job stays its worker's without a renewal. Longer than
+#: one GitHub call with its retries (RetryPolicy: 4 attempts of up to 15 s,
+#: 60 s of waits); the worker renews before each call.
+COMMENT_LEASE_SECONDS = 300.0
 
 
 class CommentJobKind(enum.StrEnum):
@@ -159,7 +165,7 @@ class CommentQueue(WebhookDeliveryStore):
     # -- workers ----------------------------------------------------------
 
     def claim_comment_jobs(
-        self, owner: str, *, limit: int = 10, lease_seconds: float = 300.0
+        self, owner: str, *, limit: int = 10, lease_seconds: float = COMMENT_LEASE_SECONDS
     ) -> list[CommentJob]:
         """Take pending jobs nobody holds, oldest request first."""
         now = utcnow()
@@ -196,6 +202,27 @@ class CommentQueue(WebhookDeliveryStore):
             )
             for r in rows
         ]
+
+    def renew_comment_job(
+        self, job: CommentJob, owner: str, *, lease_seconds: float = COMMENT_LEASE_SECONDS
+    ) -> bool:
+        """Extend ``owner``'s lease on ``job`` to ``lease_seconds`` from now,
+        as long as nobody else has taken it over: ``False`` then, and the
+        job is no longer ``owner``'s to write.
+
+        A worker renews before each GitHub call, so a job slowed by
+        GitHub's retries is not taken over (and its comment written twice)
+        while it still runs."""
+        now = utcnow()
+        with self.write("renewing a PR comment job's lease") as conn:
+            return (
+                conn.execute(
+                    update(cj)
+                    .where(cj.c.job_key == job.job_key, cj.c.lease_owner == owner)
+                    .values(lease_until=now + timedelta(seconds=lease_seconds))
+                ).rowcount
+                > 0
+            )
 
     def finish_comment_job(self, job: CommentJob, owner: str, *, comment_id: int | None = None) -> bool:
         """Settle ``job.generation``; pending again if asked for meanwhile.
