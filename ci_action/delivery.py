@@ -130,7 +130,7 @@ def check_url(url: str) -> str | None:
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isascii() and value.strip().isdigit():
         return float(value.strip())
     from email.utils import parsedate_to_datetime
 

@@ -64,7 +64,7 @@ def retry_after(headers: dict[str, str] | None, now: float) -> float | None:
     value = _header(headers, "Retry-After")
     if value is not None:
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return float(text)
         try:
             parsed = email.utils.parsedate_to_datetime(text)
@@ -73,7 +73,7 @@ def retry_after(headers: dict[str, str] | None, now: float) -> float | None:
         return max(0.0, parsed.timestamp() - now)
     if _header(headers, "x-ratelimit-remaining") == "0":
         reset = _header(headers, "x-ratelimit-reset")
-        if reset is not None and reset.strip().isdigit():
+        if reset is not None and reset.strip().isascii() and reset.strip().isdigit():
             return max(0.0, float(reset) - now)
     return None
 

@@ -10,6 +10,7 @@ from tracker.report import ReportFormat, render
 from . import db
 from .errors import error_response
 from .openapi import describe, error, json_body
+from .query import bounded_int
 
 bp = Blueprint("pipelines", __name__, url_prefix="/api/v1/pipelines")
 
@@ -25,9 +26,10 @@ def days_arg(default: int) -> int | Response:
     raw = request.args.get("days")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    days = bounded_int(raw, 1, MAX_DAYS)
+    if days is None:
         return error_response(400, "bad_request", f"days must be a whole number from 1 to {MAX_DAYS}")
-    return int(raw)
+    return days
 
 
 @bp.get("")

@@ -16,6 +16,7 @@ from . import db
 from .auth import token_required
 from .errors import error_response
 from .openapi import describe, error, json_body
+from .query import bounded_int
 from .skills_services import bool_field, read_json, register_errors, skill_services, text_field
 
 bp = Blueprint("skills", __name__, url_prefix="/api/v1/skills")
@@ -29,9 +30,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = bounded_int(raw, low, high)
+    if value is None:
         raise FieldError(name, f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @bp.get("")

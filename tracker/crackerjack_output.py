@@ -224,7 +224,7 @@ class CrackerjackOutputParser:
             self.runs.append(run)
         run.status = status
         run.duration = seconds
-        run.issues = int(issues) if issues.isdigit() else None
+        run.issues = int(issues) if issues.isascii() and issues.isdigit() else None
         if issues == "!":
             run.details.append("configuration or tool error")
 

@@ -59,6 +59,13 @@ def test_retry_after_is_respected_and_capped(action: Action, fast_policy: delive
     assert fast_policy.max_pause <= waited < 1.0
 
 
+def test_a_retry_after_that_is_no_number_falls_back_to_backoff(action: Action) -> None:
+    # "²" is a digit to str.isdigit() but not to float().
+    with receiver_double(("retry-after", 503, "²"), "store") as receiver:
+        step = action("true", receiver_url=receiver.url)
+    assert step.code == 0 and step.outputs["delivered"] == "true" and len(receiver.requests) == 2
+
+
 def test_spool_when_the_receiver_is_down_kept_for_that_receiver(action: Action) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     first = action("exit 1", stage="build", skill="uv-install", receiver_url=down, token=TOKEN)

@@ -107,7 +107,9 @@ def test_pipeline_name_with_slash(client: FlaskClient, auth: dict[str, str]) -> 
     assert data["total_runs"] == 1
 
 
-@pytest.mark.parametrize("days", ["0", "-1", "abc", "3651", "1.5", ""])
+# "²" and "①" are digits to str.isdigit() but not to int(); int() refuses
+# more than 4,300 digits: each was a 500 once.
+@pytest.mark.parametrize("days", ["0", "-1", "abc", "3651", "1.5", "", "²", "①", "9" * 5000, "٣", " 7"])
 @pytest.mark.parametrize("endpoint", ["analytics", "report"])
 def test_bad_days_is_400(client: FlaskClient, endpoint: str, days: str) -> None:
     response = client.get(f"/api/v1/pipelines/CI/{endpoint}?days={days}")

@@ -165,6 +165,8 @@ def test_skills_catalogue_endpoints(client: FlaskClient, auth: dict[str, str]) -
         ({}, "q"),
         ({"q": " "}, "q"),
         ({"q": "x", "limit": "0"}, "limit"),
+        ({"q": "x", "limit": "²"}, "limit"),
+        ({"q": "x", "limit": "9" * 5000}, "limit"),
         ({"q": "x", "workflow_phase": "y"}, "workflow_phase"),
     ]:
         response = client.get("/api/v1/skills/search", query_string=query)

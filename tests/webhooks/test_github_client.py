@@ -80,6 +80,8 @@ class TestRetries:
         assert retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, 1445412480.0) == 10.0
         assert retry_after({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "999"}, 0.0) is None
         assert retry_after(None, 0.0) is None
+        assert retry_after({"Retry-After": "²"}, 0.0) is None  # a digit to isdigit(), not to float()
+        assert retry_after({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "①"}, 0.0) is None
 
     def test_network_errors_are_retried(self) -> None:
         attempts: list[int] = []
