@@ -27,10 +27,15 @@ def read_json(what: str = "the body") -> Any | Response:
     # Lower than the app-wide limit (which leaves room for webhooks);
     # werkzeug answers 413 before reading past it.
     limit = db.settings().max_body_bytes
-    request.max_content_length = limit
+    # A chunked body has no Content-Length: werkzeug then stops reading at
+    # the cap without complaint, so read one byte past the limit and refuse
+    # a body that reached it (cut short, it could even parse).
+    request.max_content_length = limit + 1
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
+        raw = None
+    if raw is None or len(raw) > limit:
         return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
     try:
         return json.loads(raw)

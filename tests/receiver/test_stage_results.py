@@ -3,6 +3,7 @@ SQLite file: auth, media type, size, validation, idempotency, storage."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -100,6 +101,25 @@ class TestRequestShape:
         assert response.status_code == 413
         assert "2048" in response.get_json()["message"]
         assert services(app).storage.count_invocations() == 1
+
+    @pytest.mark.parametrize(("tail", "status"), [(b"", 201), (b"NOT JSON" * 200, 413)])
+    def test_chunked_body_over_the_limit_is_413(
+        self, settings: Settings, auth: dict[str, str], tail: bytes, status: int
+    ) -> None:
+        """A chunked body has no Content-Length (gunicorn marks its stream
+        terminated). Cut at the limit, this one would parse: a whole result,
+        then spaces up to the limit, then more."""
+        app = create_app(settings.with_(max_body_bytes=2048), TESTING=True)
+        result = json.dumps(stage_body()).encode()
+        data = result + b" " * (2048 - len(result)) + tail
+        response = app.test_client().post(
+            STAGE_PATH,
+            input_stream=io.BytesIO(data),
+            environ_overrides={"wsgi.input_terminated": True},
+            headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        )
+        assert response.status_code == status
+        assert services(app).storage.count_invocations() == (1 if status == 201 else 0)
 
     @pytest.mark.parametrize(
         "raw", [b"{", b"", b"{'single': 'quotes'}", b"\xff\xfe{}", b"[" * 5000 + b"]" * 5000]
