@@ -112,7 +112,7 @@ _PHASE_RESULT: dict[str, Any] = {
         "duration_seconds": {"type": "number", "minimum": 0, "maximum": 31_622_400},
         "error_message": {
             "type": ["string", "null"],
-            "description": f"Stored cut to {MAX_ERROR_BYTES} bytes",
+            "description": f"Stored cut to {MAX_ERROR_BYTES} bytes, NUL as U+FFFD",
         },
         "started_at": {"type": ["string", "null"], "format": "date-time"},
     },

@@ -10,7 +10,7 @@ from tracker.report import percent, seconds
 
 from . import db
 from .charts import daily_runs_chart, horizontal_bars
-from .pipelines import days_arg
+from .pipelines import bad_name, days_arg
 
 bp = Blueprint("dashboard", __name__)
 
@@ -40,6 +40,8 @@ def pipeline(name: str) -> str | tuple[str, int]:
     days = days_arg(7)
     if not isinstance(days, int):
         return render_template("error.html", message="days must be a whole number from 1 to 3650"), 400
+    if bad_name(name) is not None:
+        return render_template("error.html", message="a pipeline name has no control characters"), 400
     services = db.services()
     analytics = services.cicd.get_pipeline_analytics(name, days)
     last = analytics.window_end.date()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 
 from tracker.cicd import MAX_DAYS
@@ -52,11 +54,26 @@ def list_pipelines() -> Response:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bad_name(name: str) -> Response | None:
+    """A 400 for a pipeline name no pipeline can have: one with a control
+    character (``%00`` in the path), which CIPipelineContext refuses and
+    PostgreSQL cannot even compare."""
+    if _CONTROL.search(name):
+        return error_response(400, "bad_request", "a pipeline name has no control characters")
+    return None
+
+
 @bp.get("/<path:name>/analytics")
 def analytics(name: str) -> Response:
     days = days_arg(7)
     if isinstance(days, Response):
         return days
+    refused = bad_name(name)
+    if refused is not None:
+        return refused
     return jsonify(db.services().cicd.get_pipeline_analytics(name, days).to_dict())
 
 
@@ -65,6 +82,9 @@ def report(name: str) -> Response:
     days = days_arg(30)
     if isinstance(days, Response):
         return days
+    refused = bad_name(name)
+    if refused is not None:
+        return refused
     raw = request.args.get("format", "md")
     try:
         fmt = ReportFormat(raw)
@@ -75,7 +95,7 @@ def report(name: str) -> Response:
 
 
 # Pipeline names never hold control characters (CIPipelineContext refuses
-# them), and the router matches none in a path.
+# them; a path with one gets a 400).
 _NAME = {
     "name": "name",
     "in": "path",
@@ -117,7 +137,7 @@ describe(
                 "parameters": [_NAME, _days_param(7)],
                 "responses": {
                     "200": json_body({"type": "object", "required": ["schema_version", "stages"]}),
-                    "400": error("Bad query parameter"),
+                    "400": error("Bad query parameter, or a name with a control character"),
                 },
             }
         },
@@ -144,7 +164,7 @@ describe(
                             "application/json": {"schema": {"type": "object"}},
                         },
                     },
-                    "400": error("Bad query parameter"),
+                    "400": error("Bad query parameter, or a name with a control character"),
                 },
             }
         },

@@ -96,7 +96,7 @@ STAGE_RESULT: dict[str, Any] = {
         "exit_code": {"type": ["integer", "null"], "minimum": MIN_EXIT_CODE, "maximum": MAX_EXIT_CODE},
         "error": {
             "type": ["string", "null"],
-            "description": f"Failure message; stored cut to {MAX_ERROR_BYTES} bytes of UTF-8.",
+            "description": f"Failure message; stored cut to {MAX_ERROR_BYTES} bytes of UTF-8, NUL as U+FFFD.",
         },
         "started_at": {
             "type": ["string", "null"],

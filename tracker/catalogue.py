@@ -12,6 +12,7 @@ languages it applies to (empty: any language). Users add their own with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +23,7 @@ from .phases import WorkflowPhase
 from .records import check_name
 
 MAX_DESCRIPTION = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LANGUAGES = 20
 
 
@@ -45,6 +47,10 @@ class CatalogueEntry:
         if len(self.description) > MAX_DESCRIPTION:
             raise ValueError(f"description is longer than {MAX_DESCRIPTION} characters")
         set_(self, "description", " ".join(self.description.split()))
+        # Line breaks and tabs became spaces; what control characters are left
+        # (NUL, escape…) have no place in a one-line description.
+        if _CONTROL.search(self.description):
+            raise ValueError("description must not contain control characters")
         if self.workflow_phase is not None:
             set_(self, "workflow_phase", WorkflowPhase.parse(self.workflow_phase))
         if isinstance(self.languages, str) or not isinstance(self.languages, Iterable):

@@ -40,6 +40,19 @@ def cut_utf8(text: str | None, limit: int = MAX_ERROR_BYTES) -> str | None:
     return data[:limit].decode("utf-8", errors="ignore")
 
 
+def without_nul(text: str | None) -> str | None:
+    """``text`` with each NUL character replaced by U+FFFD. Free text (an
+    error message, a query) is stored as sent but for NUL, which
+    PostgreSQL cannot store in a text column: the same on every database.
+
+    >>> without_nul("boom\x00x")
+    'boom�x'
+    """
+    if text is None or "\x00" not in text:
+        return text
+    return text.replace("\x00", "\ufffd")
+
+
 def error_key(error_type: str | None, error_message: str | None) -> str | None:
     """The label a failure is counted under: its type, else the first line
     of its message (cut to 200 characters)."""
@@ -138,11 +151,12 @@ class InvocationRecord:
         if self.stage is not None:
             set_(self, "stage", check_name(self.stage, "stage"))
         set_(self, "invoked_at", to_utc_naive(self.invoked_at))
-        set_(self, "error_message", cut_utf8(self.error_message))
+        set_(self, "error_message", cut_utf8(without_nul(self.error_message)))
+        set_(self, "user_query", without_nul(self.user_query))
         # A label, cut as error_key is; the others identify and must match
         # exactly when queried, so a longer one is refused.
         if self.error_type is not None:
-            set_(self, "error_type", self.error_type[:MAX_NAME_LENGTH])
+            set_(self, "error_type", without_nul(self.error_type[:MAX_NAME_LENGTH]))
         for name in ("workflow_path", "workflow_step_id", "external_id"):
             check_length(getattr(self, name), name, MAX_PATH_LENGTH)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..embeddings import Vectors, from_blob, to_blob
-from ..records import utcnow
+from ..records import utcnow, without_nul
 from .base import StorageBase
 from .schema import skill_query
 
@@ -40,7 +40,7 @@ class UserQueryStore(StorageBase):
         blob = to_blob(vector) if vector is not None else None
         values = {
             "query_hash": query_hash(query_text),
-            "text": query_text[:2000],
+            "text": without_nul(query_text[:2000]),
             "embedding": blob,
             "embedder": embedder if blob is not None else None,
             "uses": 1,
