@@ -226,6 +226,11 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
         bad_url = check_url(inputs.receiver_url)
         if bad_url:
             tracking.block(bad_url)
+        if any(ord(c) < 0x20 or c == "\x7f" for c in inputs.token):
+            tracking.block(
+                "the token input holds a line break or another control character, which an HTTP "
+                "header cannot carry; the stage result is not sent"
+            )
     return tracking
 
 
@@ -240,14 +245,29 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         return stop.code if isinstance(stop.code, int) else 1
 
 
+UNSUPPORTED_OS = (
+    "session-buddy-ci runs on Linux and macOS runners (process groups, file locks); "
+    "this runner is Windows: use `run:` for this step, or a Linux runner"
+)
+
+
+def on_windows() -> bool:
+    return os.name == "nt"
+
+
 def _step(env: dict[str, str]) -> int:
+    if on_windows():
+        die(UNSUPPORTED_OS, env)
     try:
         inputs, notes = Inputs.from_env(env)
     except UsageError as exc:
         die(str(exc), env, exc.exit_code)
     if inputs.token:
-        # Masked in the log even when the token comes from `vars`, not `secrets`.
-        print(f"::add-mask::{inputs.token}", flush=True)
+        # Masked in the log even when the token comes from `vars`, not `secrets`;
+        # a command ends at a line break, so each line of it is masked.
+        for line in inputs.token.splitlines():
+            if line.strip():
+                print(f"::add-mask::{line}", flush=True)
     cwd = Path(inputs.working_directory)
     if not cwd.is_dir():
         die(NO_DIRECTORY.format(value=inputs.working_directory, cwd=Path.cwd()), env)
@@ -283,8 +303,10 @@ def _step(env: dict[str, str]) -> int:
     tracked = TRACKED[outcome]
     failure = finished.error(inputs.timeout_minutes)
     print(
-        f"session-buddy-ci: {inputs.stage} ({inputs.skill}, {phase or 'no phase'}) "
-        f"{failure or 'passed'} in {finished.duration:.2f} s; result {tracked}",
+        workflow.one_line(
+            f"session-buddy-ci: {inputs.stage} ({inputs.skill}, {phase or 'no phase'}) "
+            f"{failure or 'passed'} in {finished.duration:.2f} s; result {tracked}"
+        ),
         flush=True,
     )
     if failure:

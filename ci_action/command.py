@@ -83,7 +83,11 @@ def shell_command(shell: str, script: Path, path: str | None) -> list[str]:
     template = SHELLS[shell][0] if shell in SHELLS else shell
     if "{0}" not in template:
         raise UsageError(BAD_SHELL.format(value=shell))
-    argv = [part.replace("{0}", str(script)) for part in shlex.split(template)]
+    try:
+        parts = shlex.split(template)
+    except ValueError:  # an unbalanced quote: "bash {0} '"
+        raise UsageError(BAD_SHELL.format(value=shell)) from None
+    argv = [part.replace("{0}", str(script)) for part in parts]
     if path is not None:
         found = shutil.which(argv[0], path=path)
         if found is None and argv[0] == "python":

@@ -9,7 +9,6 @@ receiver stores it once however often it arrives.
 from __future__ import annotations
 
 import enum
-import fcntl
 import json
 import os
 import random
@@ -187,6 +186,10 @@ def post(url: str, body: str, *, key: str, token: str, timeout: float) -> Answer
     except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
         cause = getattr(exc, "reason", None) or exc  # URLError wraps the socket error
         return Answer(None, reason=f"no answer from {where(url)} ({type(cause).__name__}: {cause})")
+    except ValueError:
+        # http.client refuses a header with a line break; its message quotes
+        # the header, which may be the token: never print it.
+        return Answer(None, reason="the request could not be sent: a header holds a line break")
 
 
 def send(
@@ -219,6 +222,8 @@ def spool(directory: Path) -> Iterator[list[Pending]]:
     """The spooled results, locked against other processes; the list as it
     stands at the end is written back (atomically: a crash keeps the old
     file whole)."""
+    import fcntl  # POSIX only; imported here so that Windows gets main()'s clear error
+
     path = directory / SPOOL_NAME
     lock_fd = os.open(directory / (SPOOL_NAME + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:

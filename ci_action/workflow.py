@@ -27,6 +27,17 @@ def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def one_line(text: str) -> str:
+    """User text for a plain log line: line breaks shown as ``\\n``, so
+    that no part of it starts a line of its own, which the runner would
+    read as a workflow command (``::stop-commands::``, ``::error::``...).
+
+    >>> one_line("lint\\n::error::x")
+    'lint\\\\n::error::x'
+    """
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
 def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 

@@ -180,3 +180,12 @@ def test_a_bad_flag_value_warns_but_the_result_is_still_sent(action: Action) -> 
     assert step.code == 0 and step.outputs["delivered"] == "true"
     assert "::warning::fail-on-tracking-error must be true or false, not 'yes'; using false" in step.out
     assert len(receiver.stored) == 1
+
+
+def test_post_with_a_header_no_request_can_carry_never_quotes_it() -> None:
+    with receiver_double() as receiver:
+        answer = delivery.post(
+            receiver.url + "/api/v1/stage-results", "{}", key="k", token="secret\nline", timeout=2
+        )
+    assert answer.status is None and receiver.requests == []
+    assert "secret" not in answer.reason and "line break" in answer.reason

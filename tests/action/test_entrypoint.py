@@ -110,6 +110,9 @@ def test_unusable_shell_and_directory_are_errors_with_exit_2(action: Action) -> 
     step = action("true", shell="fish-without-placeholder")  # noqa: S604 - the Action's input
     assert step.code == 2
     assert "::error title=session-buddy-ci::shell 'fish-without-placeholder' is not one of" in step.out
+    step = action("true", shell="bash {0} '")  # noqa: S604 - an unbalanced quote
+    assert step.code == 2 and "Traceback" not in step.err
+    assert '::error title=session-buddy-ci::shell "bash {0} \'" is not one of' in step.out
     step = action("true", working_directory="no/such/dir")
     assert step.code == 2 and "working-directory 'no/such/dir' is not a directory" in step.out
     assert "no/such/dir" in action.summary.read_text()
@@ -194,6 +197,18 @@ def test_token_is_masked_never_printed_and_hidden_from_the_command(action: Actio
     assert TOKEN not in "".join(action.spooled())
 
 
+def test_a_token_with_a_line_break_is_masked_line_by_line_and_not_sent(action: Action) -> None:
+    first, second = "abc-first-line", "def-second-line"
+    with receiver_double() as receiver:
+        step = action("exit 4", receiver_url=receiver.url, token=f"{first}\r\n{second}")
+    assert step.code == 4  # the command's own code: tracking never breaks the build
+    assert receiver.requests == [] and step.outputs["delivered"] == "false"
+    assert "::warning::the token input holds a line break" in step.out
+    printed = [line for line in (step.out + step.err).splitlines() if first in line or second in line]
+    assert printed == [f"::add-mask::{first}", f"::add-mask::{second}"]
+    assert action.spooled() == []
+
+
 def test_missing_github_context_warns_and_the_command_still_counts(action: Action) -> None:
     with receiver_double() as receiver:
         step = action("exit 3", receiver_url=receiver.url, drop=("GITHUB_SHA", "GITHUB_WORKFLOW"))
@@ -224,12 +239,18 @@ def test_stage_phase_overrides_from_the_environment(action: Action) -> None:
 
 
 def test_user_text_cannot_inject_workflow_commands(action: Action) -> None:
-    step = action("exit 1", stage="x\n::set-output name=success::true")
-    errors = [line for line in step.out.splitlines() if line.startswith("::error")]
-    assert errors == [
-        "::error title=session-buddy-ci::stage x%0A::set-output name=success::true (pytest-run) "
-        "failed: exit code 1"
+    step = action("exit 1", stage="x\n::set-output name=success::true", skill="ruff\r::stop-commands::pwned")
+    # Every line the runner would read as a command is one the Action meant.
+    commands = [line for line in step.out.splitlines() if line.startswith("::")]
+    assert commands == [
+        "::notice title=session-buddy-ci::no receiver-url is set: the stage result was not sent "
+        "(outputs and job summary are written)",
+        "::error title=session-buddy-ci::stage x%0A::set-output name=success::true "
+        "(ruff%0D::stop-commands::pwned) failed: exit code 1",
     ]
+    assert (
+        "session-buddy-ci: x\\n::set-output name=success::true (ruff\\n::stop-commands::pwned, " in step.out
+    )
 
 
 def test_fail_on_tracking_error(action: Action) -> None:
@@ -372,3 +393,25 @@ def test_a_missing_runner_temp_falls_back_to_the_system_temp(action: Action) -> 
             "exit 0", receiver_url=receiver.url, extra={"RUNNER_TEMP": str(action.workspace / "gone")}
         )
     assert step.code == 0 and step.outputs["delivered"] == "true"
+
+
+def test_a_windows_runner_gets_a_clear_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # entrypoint.py must import where fcntl does not exist, to say so itself.
+    probe = "import sys; sys.modules['fcntl'] = None; import entrypoint; print('imported')"
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert (imported.returncode, imported.stdout.strip()) == (0, "imported"), imported.stderr
+
+    import entrypoint
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setattr(entrypoint, "on_windows", lambda: True)
+    code = entrypoint.main(env={**GITHUB_ENV, "SBCI_RUN": "touch ran", "GITHUB_STEP_SUMMARY": str(summary)})
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "::error title=session-buddy-ci::session-buddy-ci runs on Linux and macOS runners" in out
+    assert "Windows" in summary.read_text()
+    assert not (Path.cwd() / "ran").exists()
