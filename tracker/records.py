@@ -45,7 +45,7 @@ def without_nul(text: str | None) -> str | None:
     error message, a query) is stored as sent but for NUL, which
     PostgreSQL cannot store in a text column: the same on every database.
 
-    >>> without_nul("boom\x00x")
+    >>> without_nul("boom\\x00x")
     'boom�x'
     """
     if text is None or "\x00" not in text:
