@@ -226,10 +226,10 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
         bad_url = check_url(inputs.receiver_url)
         if bad_url:
             tracking.block(bad_url)
-        if any(ord(c) < 0x20 or c == "\x7f" for c in inputs.token):
+        if inputs.token and not (inputs.token.isascii() and inputs.token.isprintable()):
             tracking.block(
-                "the token input holds a line break or another control character, which an HTTP "
-                "header cannot carry; the stage result is not sent"
+                "the token input holds a line break, another control character or a character "
+                "beyond ASCII (a pasted quote?), which a bearer token cannot; the stage result is not sent"
             )
     return tracking
 

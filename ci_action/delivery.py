@@ -63,6 +63,8 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     retry_after: float | None = None
+    #: The request could not even be built: sending it again cannot help.
+    unsendable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -70,6 +72,8 @@ class Answer:
 
     @property
     def retryable(self) -> bool:
+        if self.unsendable:
+            return False
         return self.status is None or self.status >= 500 or self.status in (408, 429)
 
     def describe(self) -> str:
@@ -187,9 +191,14 @@ def post(url: str, body: str, *, key: str, token: str, timeout: float) -> Answer
         cause = getattr(exc, "reason", None) or exc  # URLError wraps the socket error
         return Answer(None, reason=f"no answer from {where(url)} ({type(cause).__name__}: {cause})")
     except ValueError:
-        # http.client refuses a header with a line break; its message quotes
+        # http.client refuses a header with a line break (ValueError) or a
+        # character beyond Latin-1 (UnicodeEncodeError); its message quotes
         # the header, which may be the token: never print it.
-        return Answer(None, reason="the request could not be sent: a header holds a line break")
+        return Answer(
+            None,
+            reason="the request could not be built: a header holds a character HTTP headers cannot carry",
+            unsendable=True,
+        )
 
 
 def send(
@@ -324,5 +333,8 @@ def deliver(
                 "step of this job sends it first"
             )
             return Report(Delivered.SPOOLED, answer.body, problems)
-        problems.append(f"the receiver at {where(url)} refused the stage result ({answer.describe()})")
+        if answer.unsendable:
+            problems.append(f"the stage result was not sent: {answer.reason}")
+        else:
+            problems.append(f"the receiver at {where(url)} refused the stage result ({answer.describe()})")
         return Report(Delivered.NOT_SENT, answer.body, problems)

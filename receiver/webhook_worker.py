@@ -30,6 +30,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from tracker.errors import StorageError
 from tracker.github.ingest import Ingestor, ProcessStats
 from tracker.github.pr_report import build_pr_report
 from tracker.github.render import render_pr_comment
@@ -45,8 +46,10 @@ log = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
-    """Another worker took over a comment job (its lease ran out): this
-    one stops without writing."""
+    """A comment job's lease could not be renewed: another worker took the
+    job over (its lease ran out), or the database did not answer. This
+    worker stops without writing; the job stays pending for whoever holds
+    it next."""
 
 
 #: The lease of the process applying deliveries, and how long it lasts
@@ -123,8 +126,14 @@ class WebhookWorker:
         """Renew the lease on ``job`` (before each GitHub call).
 
         :raises LeaseLost: when another worker holds it now."""
-        if not self.storage.renew_comment_job(job, self.owner):
-            raise LeaseLost(job.job_key)
+        try:
+            renewed = self.storage.renew_comment_job(job, self.owner)
+        except StorageError as exc:
+            # Not the job's failure: leave it pending; the lease runs out and
+            # a later round takes it again.
+            raise LeaseLost(f"its lease could not be renewed ({exc})") from exc
+        if not renewed:
+            raise LeaseLost("another worker took it over")
 
     def _run(self, job: CommentJob, stats: WorkerStats) -> None:
         assert self.commenter is not None
@@ -157,8 +166,8 @@ class WebhookWorker:
                 job.repository,
                 job.pr_number,
             )
-        except LeaseLost:
-            log.info("comment job %s was taken over by another worker; leaving it to that one", job.job_key)
+        except LeaseLost as exc:
+            log.warning("comment job %s stopped before writing: %s", job.job_key, exc)
         except Exception as exc:  # recorded on the job and its delivery, for replay
             if not isinstance(exc, GitHubCallFailed):
                 log.exception("comment job %s failed", job.job_key)

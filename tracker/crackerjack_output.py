@@ -38,13 +38,18 @@ _VERSION = re.compile(r"^Crackerjack v(?P<version>\S+)")
 _SECTION = re.compile(r"(?P<suite>Fast|Comprehensive) Hooks - ")
 _HOOK_LINE = re.compile(r"^(?P<name>[A-Za-z0-9][\w.:/+-]*?)\.{3,}\s*(?P<icon>✅|❌)\s*$")
 _SKIPPED_LINE = re.compile(r"^⏭️?\s*(?P<name>[A-Za-z0-9][\w.:/+-]*?)\.{3,}\s*skipped")
+# Numbers as ASCII digits of a sane length: \d would also take "²" or
+# 5,000 digits, which int() and float() refuse, and one line of odd output
+# must not stop the parse.
+_COUNT = r"[0-9]{1,9}"
+_SECONDS = r"[0-9]{1,9}(?:\.[0-9]{1,9})?"
 _ATTEMPT = re.compile(
-    r"(?P<suite>Fast|Comprehensive) hooks attempt (?P<attempt>\d+): (?P<passed>\d+)/(?P<total>\d+) passed"
-    r" in (?P<seconds>[\d.]+)s"
+    rf"(?P<suite>Fast|Comprehensive) hooks attempt (?P<attempt>{_COUNT}): (?P<passed>{_COUNT})/"
+    rf"(?P<total>{_COUNT}) passed in (?P<seconds>{_SECONDS})s"
 )
 _RESULTS = re.compile(r"^(?P<suite>Fast|Comprehensive) Hook Results:")
 _RESULT_LINE = re.compile(
-    r"^\s*-\s+(?P<name>\S.*?) :: (?P<status>[A-Z_]+) \| (?P<seconds>[\d.]+)s \| issues=(?P<issues>\S+)"
+    rf"^\s*-\s+(?P<name>\S.*?) :: (?P<status>[A-Z_]+) \| (?P<seconds>{_SECONDS})s \| issues=(?P<issues>\S+)"
 )
 _DETAILS = re.compile(r"^Details for failing (?P<suite>fast|comprehensive) hooks")
 _DETAIL_HOOK = re.compile(r"^\s*-\s+(?P<name>[A-Za-z0-9][\w.:/+-]*) \((?P<status>[a-z_]+)\)\s*$")
@@ -224,7 +229,7 @@ class CrackerjackOutputParser:
             self.runs.append(run)
         run.status = status
         run.duration = seconds
-        run.issues = int(issues) if issues.isascii() and issues.isdigit() else None
+        run.issues = int(issues) if re.fullmatch(_COUNT, issues) else None
         if issues == "!":
             run.details.append("configuration or tool error")
 

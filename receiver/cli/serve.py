@@ -203,6 +203,9 @@ def serve(
         **{k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"},  # serve sets every option
         f"{PREFIX}DATABASE_URL": settings.resolved_database_url,
         f"{PREFIX}API_TOKENS": ",".join(settings.api_tokens),
+        # -P again: gunicorn re-execs itself (USR2) from sys.argv, which
+        # holds no interpreter flags, but keeps the environment.
+        "PYTHONSAFEPATH": "1",
     }
     command = gunicorn_command(options)
     sys.stdout.flush()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
+
+import pytest
 
 from ci_action import delivery
 from tests.support.server import free_port
@@ -182,10 +185,18 @@ def test_a_bad_flag_value_warns_but_the_result_is_still_sent(action: Action) -> 
     assert len(receiver.stored) == 1
 
 
-def test_post_with_a_header_no_request_can_carry_never_quotes_it() -> None:
+@pytest.mark.parametrize("token", ["secret\nline", "secret\u201ctoken"])
+def test_a_header_no_request_can_carry_is_neither_retried_nor_spooled(token: str, tmp_path: Path) -> None:
+    """A line break (ValueError) or a character beyond Latin-1
+    (UnicodeEncodeError) in the token: http.client cannot build the
+    request, and would not on a retry either. Its message quotes the
+    header: the answer never does."""
     with receiver_double() as receiver:
-        answer = delivery.post(
-            receiver.url + "/api/v1/stage-results", "{}", key="k", token="secret\nline", timeout=2
-        )
-    assert answer.status is None and receiver.requests == []
-    assert "secret" not in answer.reason and "line break" in answer.reason
+        answer = delivery.post(receiver.url + "/api/v1/stage-results", "{}", key="k", token=token, timeout=2)
+        assert answer.status is None and not answer.retryable
+        assert "secret" not in answer.reason and "cannot carry" in answer.reason
+        report = delivery.deliver(receiver.url, token, {"stage": "x"}, spool_dir=tmp_path)
+    assert receiver.requests == []
+    assert report.outcome is delivery.Delivered.NOT_SENT
+    assert report.problems == [f"the stage result was not sent: {answer.reason}"]
+    assert not (tmp_path / delivery.SPOOL_NAME).exists()

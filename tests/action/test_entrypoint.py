@@ -207,6 +207,10 @@ def test_a_token_with_a_line_break_is_masked_line_by_line_and_not_sent(action: A
     printed = [line for line in (step.out + step.err).splitlines() if first in line or second in line]
     assert printed == [f"::add-mask::{first}", f"::add-mask::{second}"]
     assert action.spooled() == []
+    with receiver_double() as receiver:  # a curly quote pasted with the token
+        step = action("true", receiver_url=receiver.url, token="secret\u201ctoken")
+    assert receiver.requests == [] and step.outputs["delivered"] == "false"
+    assert "beyond ASCII (a pasted quote?)" in step.out and action.spooled() == []
 
 
 def test_missing_github_context_warns_and_the_command_still_counts(action: Action) -> None:

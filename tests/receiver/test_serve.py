@@ -28,9 +28,14 @@ CLI = Path(sys.executable).with_name("session-buddy-ci")
 
 @contextmanager
 def serve(
-    tmp_path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    tmp_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    pids: list[int] | None = None,
 ) -> Iterator[tuple[str, Path]]:
-    """Run the real CLI (from ``cwd``); yield its URL and log file."""
+    """Run the real CLI (from ``cwd``); yield its URL and log file. The pid
+    (serve's, then gunicorn's master's: serve execs it) goes to ``pids``."""
     port = free_port()
     log_path = tmp_path / f"serve-{port}.log"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_BUDDY_CI_")}
@@ -48,6 +53,8 @@ def serve(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    if pids is not None:
+        pids.append(process.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process)
@@ -104,9 +111,14 @@ def test_serve_ignores_packages_in_its_working_directory(tmp_path: Path) -> None
             f"raise ImportError('imported ./{name} of the project')\n"
         )
     env = {"SESSION_BUDDY_CI_API_TOKENS": "project-token"}
-    with serve(tmp_path, "--database", "relative.db", env=env, cwd=project) as (url, log_path):
+    pids: list[int] = []
+    with serve(tmp_path, "--database", "relative.db", env=env, cwd=project, pids=pids) as (url, log_path):
         status, answer = post_json(url, stage_body(), token="project-token")
         assert (status, answer["session_id"]) == (201, "CI-42")
+        # gunicorn re-execs itself (USR2) without the interpreter's -P but
+        # with its environment: PYTHONSAFEPATH keeps -P's effect.
+        master_env = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
+        assert b"PYTHONSAFEPATH=1" in master_env
     assert "of the project" not in log_path.read_text()
     with SkillsStorage(f"sqlite:///{project / 'relative.db'}") as stored:
         assert [r["id"] for r in stored.invocations(limit=5)] == [answer["id"]]

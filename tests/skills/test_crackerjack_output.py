@@ -164,6 +164,23 @@ def test_unknown_text_and_ansi_codes_are_harmless() -> None:
     assert (run.name, run.outcome, run.stream_duration) == ("ruff-check", Outcome.SUCCESS, 0.5)
 
 
+def test_odd_numbers_in_the_output_never_stop_the_parse() -> None:
+    """Digits int() or float() refuse ("²", 5,000 of them, "1.2.3") are
+    text the parser does not read, not an exception that ends the run."""
+    p = CrackerjackOutputParser()
+    for at, line in [
+        (0.0, "🔍 Fast Hooks - Formatters"),
+        (0.5, "ruff-check.................... ❌"),
+        (0.6, "Fast hooks attempt ²: 1/2 passed in 1.2.3s"),
+        (0.7, "Fast Hook Results:"),
+        (0.8, " - ruff-check :: FAILED | 0.42s | issues=" + "7" * 5000),
+        (0.9, " - ruff-check :: FAILED | 1.2.3s | issues=²"),
+    ]:
+        p.feed(line, at)
+    [run] = p.runs
+    assert (run.name, run.outcome, run.duration, run.issues) == ("ruff-check", Outcome.FAILURE, 0.42, None)
+
+
 def test_hook_names_map_to_vocabulary_skills() -> None:
     assert skill_for_hook("zuban") == "zuban-check"
     assert skill_for_hook("bandit") == "bandit-security"

@@ -8,12 +8,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import responses
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from receiver.webhook_worker import WebhookWorker
 from tests.webhooks.helpers import COMMENTS_7, calls, comment_json, deliver_build
+from tracker.errors import StorageError
 from tracker.records import utcnow
 from tracker.storage import SkillsStorage
 from tracker.storage.schema import github_comment_job
@@ -72,3 +74,34 @@ def test_a_job_taken_over_is_left_unwritten(
     assert (stats.comments_written, stats.comments_failed, stats.errors) == (0, 0, [])
     (job,) = storage.comment_jobs(kind="comment")
     assert (job["status"], job["lease_owner"], job["last_error"]) == ("pending", "another-worker", None)
+
+
+def test_a_lease_the_database_cannot_renew_leaves_the_job_pending(
+    gh_client: FlaskClient,
+    gh_worker: WebhookWorker,
+    storage: SkillsStorage,
+    api: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database that does not answer the renewal is no failure of the
+    job: nothing is written, nothing marked failed, and a later round
+    writes the comment."""
+    api.add(responses.GET, COMMENTS_7, json=[])
+    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
+    deliver_build(gh_client)
+    renew = gh_worker.storage.renew_comment_job
+
+    def locked(*args: Any, **kwargs: Any) -> bool:
+        raise StorageError("database error while renewing a PR comment job's lease: database is locked")
+
+    monkeypatch.setattr(gh_worker.storage, "renew_comment_job", locked)
+    stats = gh_worker.process_pending()
+    assert (calls(api), stats.comments_failed, stats.errors) == ([], 0, [])
+    (job,) = storage.comment_jobs(kind="comment")
+    assert (job["status"], job["last_error"]) == ("pending", None)
+
+    monkeypatch.setattr(gh_worker.storage, "renew_comment_job", renew)
+    _expire_lease(storage)  # as the lease would run out
+    assert gh_worker.process_pending().comments_written == 1
+    (job,) = storage.comment_jobs(kind="comment")
+    assert (job["status"], job["comment_id"]) == ("done", 111)
