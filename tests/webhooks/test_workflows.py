@@ -60,8 +60,26 @@ class TestWorkflowRun:
         [
             ("run_number", None, "workflow_run.run_number is missing"),
             ("head_sha", "not-a-sha", "workflow_run.head_sha must be a 7-40 digit hex commit id"),
-            ("id", "12", "workflow_run.id must be a non-negative integer"),
+            ("id", "12", "workflow_run.id must be an integer from 0 to 9223372036854775807"),
+            # What no column holds: refused on receipt (422), not acknowledged and lost.
+            ("id", 2**63, "workflow_run.id must be an integer from 0 to 9223372036854775807"),
+            ("run_attempt", 2**40, "workflow_run.run_attempt must be an integer from 0 to 2147483647"),
             ("updated_at", "yesterday", "workflow_run.updated_at is not an ISO 8601 timestamp"),
+            (
+                "created_at",
+                "0001-01-01T00:00:00+01:00",
+                "workflow_run.created_at is not an ISO 8601 timestamp",
+            ),
+            (
+                "created_at",
+                "9999-12-31T23:59:59-01:00",
+                "workflow_run.created_at is not an ISO 8601 timestamp",
+            ),
+            (
+                "created_at",
+                "0001-01-01T00:00:00Z",
+                "workflow_run.created_at must be in the years 1970 to 2199",
+            ),
         ],
     )
     def test_missing_or_bad_field_is_named(self, path: str, value: object, message: str) -> None:
@@ -71,6 +89,23 @@ class TestWorkflowRun:
         else:
             payload["workflow_run"][path] = value
         with pytest.raises(PayloadError, match=message):
+            parse_workflow_run(payload)
+
+    def test_text_is_cleaned_to_its_column(self) -> None:
+        payload = sample("workflow_run/completed.payload.json")
+        run = payload["workflow_run"]
+        run["head_branch"] = "b\x00" + "x" * 300
+        run["status"] = "completed\x00" + "y" * 30
+        run["conclusion"] = "fail\x00ure" + "z" * 40
+        payload["installation"] = {"id": 2**70}
+        payload["repository"]["id"] = 2**64
+        parsed = parse_workflow_run(payload)
+        assert parsed.head_branch is not None and len(parsed.head_branch) == 255
+        assert parsed.head_branch.startswith("b x") and "\x00" not in parsed.head_branch
+        assert (len(parsed.status), len(parsed.conclusion or "")) == (20, 30)
+        assert (parsed.installation_id, parsed.repository_id) == (None, None)
+        payload["repository"]["full_name"] = "octo-org/octo\x00repo"
+        with pytest.raises(PayloadError, match=r"repository\.full_name must look like owner/name"):
             parse_workflow_run(payload)
 
     def test_no_name_at_all(self) -> None:

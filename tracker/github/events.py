@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .errors import UnsupportedContentType, WebhookError
+from .fields import clean_name
 
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
@@ -120,6 +121,6 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
         name=name,
         delivery_id=delivery_id,
         payload=payload,
-        action=action[:100] if isinstance(action, str) and action else None,
+        action=(clean_name(action, 100) or None) if isinstance(action, str) else None,
         hook_id=hook_id[:100] if hook_id else None,
     )

@@ -16,6 +16,13 @@ from .errors import PayloadError
 
 _HEX = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Largest id (of a run, a job, an installation): a signed 64-bit column.
+MAX_ID = 2**63 - 1
+#: Largest counter (run_attempt, run_number, step and PR numbers): a 32-bit column.
+MAX_COUNT = 2**31 - 1
+#: Timestamps outside these years are no GitHub clock's (and year 1 breaks
+#: the date arithmetic of reports).
+MIN_YEAR, MAX_YEAR = 1970, 2199
 
 
 def clean_name(value: str, limit: int) -> str:
@@ -42,14 +49,35 @@ def required_object(obj: Mapping[str, Any], key: str, where: str) -> dict[str, A
     return value
 
 
-def integer(obj: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
-    """``obj[key]`` as a non-negative integer (``default`` when absent, if given)."""
+def integer(
+    obj: Mapping[str, Any], key: str, where: str, default: int | None = None, *, maximum: int = MAX_ID
+) -> int:
+    """``obj[key]`` as an integer from 0 to ``maximum`` (``default`` when
+    absent, if given): what the database's column holds, checked before
+    the delivery is acknowledged."""
     value = obj.get(key, default) if default is not None else get(obj, key, where)
     if value is None and default is not None:
         value = default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PayloadError(f"{where}.{key} must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise PayloadError(f"{where}.{key} must be an integer from 0 to {maximum}")
     return value
+
+
+def optional_id(value: Any) -> int | None:
+    """An optional id (``repository.id``, ``installation.id``): the integer,
+    or ``None`` when it is absent, mistyped or out of range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        return None
+    return value
+
+
+def label(obj: Mapping[str, Any], key: str, where: str, limit: int, *, optional: bool = False) -> str | None:
+    """``obj[key]``, a string, as :func:`clean_name` keeps it (``None`` when
+    ``optional`` and absent, null or blank)."""
+    value = text(obj, key, where, optional=optional)
+    if value is None:
+        return None
+    return clean_name(value, limit) or (None if optional else "")
 
 
 def text(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> str | None:
@@ -70,9 +98,12 @@ def timestamp(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = 
     if not isinstance(value, str):
         raise PayloadError(f"{where}.{key} must be an ISO 8601 timestamp")
     try:
-        return to_utc_naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
+        moment = to_utc_naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
         raise PayloadError(f"{where}.{key} is not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise PayloadError(f"{where}.{key} must be in the years {MIN_YEAR} to {MAX_YEAR}: {value[:40]!r}")
+    return moment
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -96,7 +127,7 @@ def repository_of(payload: Mapping[str, Any]) -> str:
     repo = required_object(payload, "repository", "payload")
     name = text(repo, "full_name", "repository")
     assert name is not None
-    if name.count("/") != 1 or any(c.isspace() for c in name):
+    if name.count("/") != 1 or any(c.isspace() for c in name) or _CONTROL.search(name) or len(name) > 255:
         raise PayloadError("repository.full_name must look like owner/name")
     return name
 
@@ -104,9 +135,7 @@ def repository_of(payload: Mapping[str, Any]) -> str:
 def installation_of(payload: Mapping[str, Any]) -> int | None:
     """``installation.id`` of a GitHub App delivery, else ``None``."""
     inst = payload.get("installation")
-    if isinstance(inst, dict) and isinstance(inst.get("id"), int) and not isinstance(inst["id"], bool):
-        return int(inst["id"])
-    return None
+    return optional_id(inst.get("id")) if isinstance(inst, dict) else None
 
 
 def sub(obj: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -144,8 +144,8 @@ def _pull_requests(run: Mapping[str, Any]) -> tuple[PullRequestRef, ...]:
         repo_id = F.sub(F.sub(pr, "base"), "repo").get("id")
         refs.append(
             PullRequestRef(
-                number=F.integer(pr, "number", where),
-                base_repo_id=repo_id if isinstance(repo_id, int) and not isinstance(repo_id, bool) else None,
+                number=F.integer(pr, "number", where, maximum=F.MAX_COUNT),
+                base_repo_id=F.optional_id(repo_id),
                 head_ref=head.get("ref") if isinstance(head.get("ref"), str) else None,
                 head_sha=head.get("sha") if isinstance(head.get("sha"), str) else None,
             )
@@ -172,24 +172,24 @@ def parse_workflow_run(payload: Mapping[str, Any]) -> PipelineRun:
     workflow = F.sub(payload, "workflow")
     head_repo = F.sub(run, "head_repository")
     repo_id = F.sub(payload, "repository").get("id")
-    status = F.text(run, "status", w)
+    status = F.label(run, "status", w, 20)
     assert status is not None
     event = F.text(run, "event", w)
     assert event is not None
     path = F.text(run, "path", w, optional=True)
     return PipelineRun(
         run_id=F.integer(run, "id", w),
-        run_attempt=max(1, F.integer(run, "run_attempt", w, default=1)),
-        run_number=F.integer(run, "run_number", w),
+        run_attempt=max(1, F.integer(run, "run_attempt", w, default=1, maximum=F.MAX_COUNT)),
+        run_number=F.integer(run, "run_number", w, maximum=F.MAX_COUNT),
         repository=F.repository_of(payload),
-        repository_id=repo_id if isinstance(repo_id, int) and not isinstance(repo_id, bool) else None,
+        repository_id=F.optional_id(repo_id),
         pipeline=pipeline_name_of(run, workflow),
         workflow_path=F.clean_name(path, 300) if path else None,
         head_sha=F.sha(run, "head_sha", w),
-        head_branch=F.text(run, "head_branch", w, optional=True) or None,
+        head_branch=F.label(run, "head_branch", w, 255, optional=True),
         event=F.clean_name(event, 100) or "unknown",
         status=status,
-        conclusion=F.text(run, "conclusion", w, optional=True),
+        conclusion=F.label(run, "conclusion", w, 30, optional=True),
         created_at=F.timestamp(run, "created_at", w),
         run_started_at=F.timestamp(run, "run_started_at", w),
         updated_at=F.timestamp(run, "updated_at", w),
@@ -281,14 +281,14 @@ def _steps(job: Mapping[str, Any]) -> tuple[JobStep, ...]:
         if not isinstance(step, dict):
             raise PayloadError(f"{where} must be an object")
         name = F.text(step, "name", where)
-        status = F.text(step, "status", where)
+        status = F.label(step, "status", where, 20)
         assert name is not None and status is not None
         steps.append(
             JobStep(
-                number=F.integer(step, "number", where),
+                number=F.integer(step, "number", where, maximum=F.MAX_COUNT),
                 name=F.clean_name(name, 200) or f"step {i + 1}",
                 status=status,
-                conclusion=F.text(step, "conclusion", where, optional=True),
+                conclusion=F.label(step, "conclusion", where, 30, optional=True),
                 started_at=F.timestamp(step, "started_at", where),
                 completed_at=F.timestamp(step, "completed_at", where),
             )
@@ -304,7 +304,7 @@ def parse_workflow_job(payload: Mapping[str, Any]) -> WorkflowJob:
     job = F.required_object(payload, "workflow_job", "payload")
     w = "workflow_job"
     name = F.text(job, "name", w)
-    status = F.text(job, "status", w)
+    status = F.label(job, "status", w, 20)
     assert name is not None and status is not None
     job_id = F.integer(job, "id", w)
     raw_labels = job.get("labels")
@@ -314,14 +314,14 @@ def parse_workflow_job(payload: Mapping[str, Any]) -> WorkflowJob:
     return WorkflowJob(
         job_id=job_id,
         run_id=F.integer(job, "run_id", w),
-        run_attempt=max(1, F.integer(job, "run_attempt", w, default=1)),
+        run_attempt=max(1, F.integer(job, "run_attempt", w, default=1, maximum=F.MAX_COUNT)),
         repository=F.repository_of(payload),
         name=F.clean_name(name, 200) or f"job {job_id}",
         workflow_name=F.clean_name(workflow_name, 255) if workflow_name else None,
         head_sha=F.sha(job, "head_sha", w),
-        head_branch=F.text(job, "head_branch", w, optional=True) or None,
+        head_branch=F.label(job, "head_branch", w, 255, optional=True),
         status=status,
-        conclusion=F.text(job, "conclusion", w, optional=True),
+        conclusion=F.label(job, "conclusion", w, 30, optional=True),
         created_at=F.timestamp(job, "created_at", w),
         started_at=F.timestamp(job, "started_at", w),
         completed_at=F.timestamp(job, "completed_at", w),
