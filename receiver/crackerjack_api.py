@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify
 from tracker.crackerjack import CrackerjackIntegration, crackerjack_session_id
 from tracker.ide_context import FieldError
 from tracker.phases import CRACKERJACK_PHASES, Source
-from tracker.records import MAX_ERROR_BYTES, check_duration, check_name
+from tracker.records import MAX_DURATION_SECONDS, MAX_ERROR_BYTES, check_duration, check_name
 from tracker.skills import SkillsTracker
 
 from . import db
@@ -109,7 +109,7 @@ _PHASE_RESULT: dict[str, Any] = {
         "phase": {"type": "string", "enum": _PHASES},
         "skill": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NO_CONTROL},
         "completed": {"type": "boolean"},
-        "duration_seconds": {"type": "number", "minimum": 0, "maximum": 31_622_400},
+        "duration_seconds": {"type": "number", "minimum": 0, "maximum": MAX_DURATION_SECONDS},
         "error_message": {
             "type": ["string", "null"],
             "description": f"Stored cut to {MAX_ERROR_BYTES} bytes, NUL as U+FFFD",

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from tracker.ide_context import MAX_LINES, MAX_PATH, MAX_SELECTION, FieldError, IDEContext
-from tracker.records import check_duration
+from tracker.records import MAX_DURATION_SECONDS, check_duration
 
 from .auth import token_required
 from .openapi import describe, error, json_body
@@ -391,7 +391,11 @@ describe(
                     "type": ["boolean", "null"],
                     "description": "With duration_seconds: record the run",
                 },
-                "duration_seconds": {"type": ["number", "null"], "minimum": 0},
+                "duration_seconds": {
+                    "type": ["number", "null"],
+                    "minimum": 0,
+                    "maximum": MAX_DURATION_SECONDS,
+                },
             },
         },
     },

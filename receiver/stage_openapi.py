@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from tracker.phases import CRACKERJACK_PHASES, Integration, WorkflowPhase
-from tracker.records import MAX_ERROR_BYTES, MAX_NAME_LENGTH
+from tracker.records import MAX_DURATION_SECONDS, MAX_ERROR_BYTES, MAX_NAME_LENGTH
 
 from .stage_input import (
     MAX_BUILD_NUMBER,
-    MAX_DURATION_SECONDS,
     MAX_EXIT_CODE,
     MAX_IDEMPOTENCY_KEY,
     MAX_RUN_ATTEMPT,

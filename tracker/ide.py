@@ -300,21 +300,13 @@ class IDEPluginProtocol:
         session ``{project_name}_{timestamp}``). Returns the feedback id and
         the invocation id (or ``None``)."""
         name = check_name(skill_name, "skill_name")
-        feedback_id = self.storage.record_feedback(
-            name,
-            bool(accepted),
-            language=context.language if context else None,
-            project_name=context.project_name if context else None,
-            file_path=context.file_path if context else None,
-            workflow_phase=context.workflow_phase().value if context else None,
-            confidence=confidence,
-        )
-        invocation_id = None
+        run = None
         if completed is not None and duration is not None:
+            # Built (and so validated) before anything is written.
             seconds = check_duration(duration, "duration")
             entry = self.catalogue.entries([name]).get(name)
             phase = context.workflow_phase() if context else None
-            record = InvocationRecord(
+            run = InvocationRecord(
                 skill_name=name,
                 session_id=context.session_id if context else f"ide_{self.clock():%Y%m%dT%H%M%S}",
                 workflow_phase=phase or (entry.workflow_phase if entry else None) or WorkflowPhase.EXECUTION,
@@ -324,8 +316,16 @@ class IDEPluginProtocol:
                 invoked_at=self.clock() - timedelta(seconds=seconds),
                 workflow_path=context.project_name if context else None,
             )
-            invocation_id = self.storage.record_invocation(record)
-        return feedback_id, invocation_id
+        return self.storage.record_feedback(
+            name,
+            bool(accepted),
+            language=context.language if context else None,
+            project_name=context.project_name if context else None,
+            file_path=context.file_path if context else None,
+            workflow_phase=context.workflow_phase().value if context else None,
+            confidence=confidence,
+            run=run,
+        )
 
     def close(self) -> None:
         self.storage.close()

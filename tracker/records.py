@@ -63,16 +63,27 @@ def error_key(error_type: str | None, error_message: str | None) -> str | None:
     return None
 
 
+#: Longest run a result may report: a year. Also keeps ``now - duration``
+#: (a run's start) inside the range of a datetime, and sums of durations
+#: finite.
+MAX_DURATION_SECONDS = 366 * 86_400
+
+
 def check_duration(value: Any, name: str = "duration_seconds") -> float:
-    """A finite, non-negative number of seconds.
+    """A finite number of seconds from 0 to :data:`MAX_DURATION_SECONDS`.
 
     :raises ValueError: otherwise.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond any float
+        seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{name} must be finite and >= 0, not {value!r}")
+        raise ValueError(f"{name} must be finite and >= 0, not {value!r}"[:200])
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{name} must be at most {MAX_DURATION_SECONDS}")
     return seconds
 
 

@@ -129,9 +129,19 @@ def test_feedback(client: FlaskClient, auth: dict[str, str], storage: SkillsStor
             {"skill_name": "pytest-run", "accepted": True, "completed": True, "duration_seconds": -1},
             "duration_seconds",
         ),
+        # Beyond a year: a run's start before year 1, once a 500 after the
+        # feedback was already stored.
+        *(
+            (
+                {"skill_name": "pytest-run", "accepted": True, "completed": True, "duration_seconds": d},
+                "duration_seconds",
+            )
+            for d in (1e12, 2**63, 1e308, 2**1100)
+        ),
     ]:
         response = client.post("/api/v1/ide/feedback", json=bad, headers=auth)
         assert (response.status_code, response.get_json()["field"]) == (400, field), bad
+    assert storage.feedback_stats(["pytest-run"])["pytest-run"].accepted == 1  # the first post's only
 
 
 def test_skills_catalogue_endpoints(client: FlaskClient, auth: dict[str, str]) -> None:
@@ -196,6 +206,11 @@ def test_crackerjack_endpoints(client: FlaskClient, auth: dict[str, str]) -> Non
     report = client.get("/api/v1/crackerjack/projects/shop/report").get_json()
     assert report["phases"]["fast_hooks"]["common_failures"] == [{"error": "E501", "count": 1}]
     assert report["phases"]["fast_hooks"]["last_run"] == "2026-11-25T06:00:00"
+    for duration in (1e12, 1.7e305, 2**63):
+        too_long = client.post(
+            "/api/v1/crackerjack/phases", json={**body, "duration_seconds": duration}, headers=auth
+        )
+        assert (too_long.status_code, too_long.get_json()["field"]) == (400, "duration_seconds")
     bad_phase = client.post("/api/v1/crackerjack/phases", json={**body, "phase": "lint"}, headers=auth)
     assert (
         bad_phase.status_code == 400

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tracker.embeddings import HashingEmbedder
+from tracker.errors import StorageFullError
 from tracker.ide import IDEPluginProtocol
 from tracker.ide_context import FieldError, IDEContext
 from tracker.ide_rules import DEFAULT_SHORTCUTS
@@ -76,6 +77,23 @@ def test_validation(make_storage: StorageFactory, skill: str, shortcut: str, fie
         plugin.register_shortcut(skill, shortcut)
     assert caught.value.field == field
     assert plugin.get_available_shortcuts() == dict(sorted(DEFAULT_SHORTCUTS.items()))
+
+
+def test_feedback_and_its_run_are_stored_together_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SkillsStorage(tmp_path / "f.db", settings=Settings(embedder="fallback"))
+    plugin = IDEPluginProtocol(db_path=None, storage=store)
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise StorageFullError("the database or its disk is full")
+
+    monkeypatch.setattr(store, "_insert", disk_full)
+    with pytest.raises(StorageFullError):
+        plugin.record_feedback("pytest-run", True, completed=True, duration=4.0)
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(ide_feedback)).scalar() == 0
+    assert store.feedback_stats(["pytest-run"]) == {}
 
 
 def test_feedback_rows_and_runs(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ class SkillsStorage(
     GitHubStateStore,
     GitHubReportQueries,
     StageResultStore,
+    IDEStore,
     InvocationStore,
     AnalyticsQueries,
     InvocationQueries,
@@ -36,7 +37,6 @@ class SkillsStorage(
     CatalogueStore,
     UserQueryStore,
     SkillHistoryQueries,
-    IDEStore,
     CrackerjackQueries,
 ):
     """The product's database: SQLite by default, any SQLAlchemy URL.

@@ -10,8 +10,8 @@ from sqlalchemy import BindParameter, Connection, bindparam, case, func, select
 
 from ..errors import TrackerError
 from ..ide_rules import DEFAULT_SHORTCUTS
-from ..records import utcnow
-from .base import StorageBase
+from ..records import InvocationRecord, utcnow
+from .invocations import InvocationStore
 from .schema import ide_feedback, ide_feedback_stats, ide_shortcut
 
 
@@ -62,7 +62,7 @@ def _effective(rows: Sequence[Any]) -> dict[str, str]:
     return dict(sorted(shortcuts.items()))
 
 
-class IDEStore(StorageBase):
+class IDEStore(InvocationStore):
     """Shortcuts (defaults overlaid with the user's) and feedback counters."""
 
     def shortcuts(self) -> dict[str, str]:
@@ -114,8 +114,12 @@ class IDEStore(StorageBase):
         file_path: str | None = None,
         workflow_phase: str | None = None,
         confidence: float | None = None,
-    ) -> int:
-        """Store what the editor did with a suggestion; returns the row id."""
+        run: InvocationRecord | None = None,
+    ) -> tuple[int, int | None]:
+        """Store what the editor did with a suggestion, and the ``run`` of
+        the skill when there is one, in one transaction: a failure stores
+        neither, so a retry never counts the feedback twice. Returns the
+        feedback's id and the run's (or ``None``)."""
         now = utcnow()
         with self.write("recording IDE feedback") as conn:
             result = conn.execute(
@@ -147,7 +151,8 @@ class IDEStore(StorageBase):
                 },
             )
             assert result.inserted_primary_key is not None
-            return int(result.inserted_primary_key[0])
+            run_id = self._insert(conn, run) if run is not None else None
+            return int(result.inserted_primary_key[0]), run_id
 
     def feedback_stats(self, names: Sequence[str], language: str | None = None) -> dict[str, FeedbackStats]:
         """Feedback counts of ``names`` (skills without feedback are left out)."""
