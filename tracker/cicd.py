@@ -237,7 +237,18 @@ class CICDTracker:
 
 def write_atomically(target: Path, text: str) -> None:
     """Replace ``target`` with ``text``: readers see the old file or the
-    new one, never half of it, and a failure leaves no temporary file."""
+    new one, never half of it, and a failure leaves no temporary file.
+
+    What is no regular file (a FIFO, ``/dev/stdout``, a terminal) is
+    written to, as shell redirection would; replacing it would put a file
+    where the device was. A symlink stays one: the file it names is
+    replaced."""
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8") as out:
+            out.write(text)
+        return
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     # Unique and beside the target: same file system, so the rename is
     # atomic, and two exports at once never share a temporary file.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -266,3 +267,31 @@ def test_export_is_atomic(tracker: CICDTracker, tmp_path: Path, monkeypatch: pyt
 def test_export_to_missing_folder(tracker: CICDTracker, tmp_path: Path) -> None:
     with pytest.raises(TrackerError, match=r"cannot write .*nowhere/a.json: No such file or directory"):
         tracker.export_analytics("CI", tmp_path / "nowhere" / "a.json")
+
+
+def test_export_writes_into_what_is_no_regular_file(tracker: CICDTracker, tmp_path: Path) -> None:
+    """A FIFO (or /dev/stdout) is written to, not replaced by a file; a
+    symlink stays one and the file it names gets the export."""
+    fill(tracker)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    tracker.export_analytics("CI", fifo)
+    reader.join(10)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["schema_version"] == 1
+
+    real = tmp_path / "real.json"
+    real.write_text("{}", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    tracker.export_analytics("CI", link)
+    assert link.is_symlink() and json.loads(real.read_text(encoding="utf-8"))["schema_version"] == 1
+
+    # A link to a device (as /dev/stdout is) is written through, not replaced.
+    to_null = tmp_path / "null"
+    to_null.symlink_to("/dev/null")
+    tracker.export_analytics("CI", to_null)
+    assert to_null.is_symlink()
