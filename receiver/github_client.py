@@ -9,15 +9,20 @@ point it at a mocked API. PyGithub's own retries are off (``retry=None``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import jwt
 from github import Auth, Github, GithubIntegration
 from github.GithubObject import GithubObject
 
 from tracker.errors import TrackerError
 from tracker.settings import Settings
+
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
 def listed(obj: GithubObject) -> dict[str, Any]:
@@ -46,7 +51,15 @@ class GitHubClients:
 
     @property
     def base_url(self) -> str:
-        return self.settings.github_api_url.rstrip("/")
+        """:raises GitHubNotConfigured: for an address that is no http(s) URL."""
+        url = self.settings.github_api_url.rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise GitHubNotConfigured(
+                f"SESSION_BUDDY_CI_GITHUB_API_URL {url!r} is no http(s) URL, "
+                "such as https://api.github.com or https://HOST/api/v3"
+            )
+        return url
 
     @property
     def uses_app(self) -> bool:
@@ -58,12 +71,31 @@ class GitHubClients:
         return bool(self.settings.github_token) or self.uses_app
 
     def private_key(self) -> str:
-        """The App's PEM key: the setting, else the file it names."""
-        if self.settings.github_private_key:
-            return self.settings.github_private_key
-        if self.settings.github_private_key_file:
-            return Path(self.settings.github_private_key_file).expanduser().read_text(encoding="utf-8")
-        return ""
+        """The App's PEM key: the setting, else the file it names.
+
+        :raises GitHubNotConfigured: for a file that cannot be read, or a
+            key that is no PEM private key (the message never quotes it).
+        """
+        key, where = self.settings.github_private_key, "SESSION_BUDDY_CI_GITHUB_PRIVATE_KEY"
+        if not key and self.settings.github_private_key_file:
+            path = Path(self.settings.github_private_key_file).expanduser()
+            where = f"the private key file {str(path)!r}"
+            try:
+                key = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise GitHubNotConfigured(f"cannot read {where}: {reason}") from None
+        if key and not _PEM_KEY.search(key):
+            raise GitHubNotConfigured(f"{where} holds no PEM private key (-----BEGIN … PRIVATE KEY-----)")
+        if key:
+            try:
+                # As PyGithub's AppAuth will, on its first call: fail here, in a line.
+                jwt.encode({"iss": "check"}, key, algorithm="RS256")
+            except (jwt.PyJWTError, ValueError, TypeError) as exc:
+                raise GitHubNotConfigured(
+                    f"{where} holds no RSA private key GitHub Apps sign with ({type(exc).__name__})"
+                ) from None
+        return key
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

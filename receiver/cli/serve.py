@@ -22,6 +22,7 @@ from tracker.settings import PREFIX, Settings
 from tracker.storage import SkillsStorage, database_url
 
 from ..apitoken import ensure_api_token
+from ..github_client import GitHubClients
 from .common import State
 
 log = logging.getLogger("session_buddy_ci.serve")
@@ -180,6 +181,10 @@ def serve(
     try:
         # Migrate once here, before the fork: workers then find nothing to do.
         SkillsStorage(settings=settings).close()
+        # GitHub settings the workers would fail to boot on, said here in a line.
+        clients = GitHubClients(settings)
+        if clients.configured:
+            clients.base_url  # noqa: B018 - checks the URL
     except (TrackerError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     options = gunicorn_options(

@@ -131,6 +131,7 @@ def test_export(db_path: Path, tmp_path: Path) -> None:
             ["export", "CI", "/nonexistent-dir/x.json"],
             "Error: cannot write /nonexistent-dir/x.json: No such file",
         ),
+        ([*TRACK, "--duration", "1e11"], "Error: duration_seconds must be at most 31622400"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], message: str) -> None:
@@ -139,6 +140,22 @@ def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], messag
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("foo://bar", "foo://bar: Can't load plugin: sqlalchemy.dialects:foo"),
+        ("mysql://user:secret@db/ci", "mysql://user:***@db/ci: No module named"),
+    ],
+)
+def test_a_database_url_we_cannot_use_is_one_line(url: str, shown: str) -> None:
+    result = CliRunner().invoke(main, ["--database", url, "report", "CI"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.startswith(f"Error: cannot use the database {shown}") and "secret" not in result.stderr
+    )
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_usage_errors_name_the_option(db_path: Path) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+from click.testing import CliRunner
 from github import GithubException
 
+from receiver.cli import main
 from receiver.github_client import GitHubClients, GitHubNotConfigured
 from receiver.github_retry import GitHubCallFailed, RetryPolicy, call_with_retries, retry_after
 from tests.webhooks.helpers import GH, TOKEN, Sleeps, calls
@@ -68,6 +71,45 @@ class TestClients:
             "/repos/o/r/pulls?per_page=100",
         ]
         assert api.calls[2].request.headers["Authorization"] == "token ghs_77"
+
+
+_BROKEN_KEY = "-----BEGIN RSA PRIVATE KEY-----\nQUJD-secret-bits\n-----END RSA PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"github_private_key_file": "{tmp}/missing.pem"},
+            r"^cannot read the private key file '.*missing\.pem': No such file or directory$",
+        ),
+        ({"github_private_key": "not a key"}, "GITHUB_PRIVATE_KEY holds no PEM private key"),
+        ({"github_private_key": _BROKEN_KEY}, r"holds no RSA private key GitHub Apps sign with \(\w+\)$"),
+        ({"github_token": "t", "github_api_url": "notaurl"}, "'notaurl' is no http\\(s\\) URL"),
+    ],
+)
+def test_misconfigured_github_is_one_clear_error_everywhere(
+    tmp_path: Path, settings: dict[str, str], message: str
+) -> None:
+    """In the library (one GitHubNotConfigured, the key never quoted) and in
+    each command that calls GitHub, serve included: one line, exit 1, where
+    these were tracebacks (FileNotFoundError, InvalidKeyError,
+    AttributeError) or a worker failing to boot."""
+    values = {k: v.replace("{tmp}", str(tmp_path)) for k, v in settings.items()}
+    clients = GitHubClients(Settings(github_app_id="12345", **values))
+    with pytest.raises(GitHubNotConfigured, match=message) as caught:
+        clients.client(installation_id=1)
+    assert "secret-bits" not in str(caught.value)
+    env = {f"SESSION_BUDDY_CI_{k.upper()}": v for k, v in values.items()}
+    env.update(SESSION_BUDDY_CI_GITHUB_APP_ID="12345", SESSION_BUDDY_CI_DATA_DIR=str(tmp_path))
+    for command in (["backfill", "o/r"], ["replay-deliveries"], ["serve", "--port", "1"]):
+        if command == ["replay-deliveries"] and "github_api_url" in values:
+            continue  # nothing to comment on: it never builds a client
+        result = CliRunner().invoke(main, ["--database", str(tmp_path / "c.db"), *command], env=env)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+        assert re.search(message.removeprefix("^").removesuffix("$"), result.output), result.output
+        assert "secret-bits" not in result.output
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> GithubException:

@@ -10,7 +10,8 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from ..errors import StorageError, StorageFullError
 from ..settings import Settings
@@ -19,6 +20,15 @@ from .engine import make_engine
 from .rawwrite import writer_lock
 
 log = logging.getLogger(__name__)
+
+
+def _shown_url(url: str) -> str:
+    """``url`` for a message: its password hidden, or only its scheme when
+    it does not parse (it may hold a password all the same)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split(":", 1)[0] + "://…"
 
 
 def database_url(target: str | Path | None, settings: Settings | None = None) -> str:
@@ -60,9 +70,18 @@ class StorageBase:
         self.url = database_url(target, self.settings)
         if self.url.startswith("sqlite:///"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine, self.vector_enabled = make_engine(
-            self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
-        )
+        try:
+            self.engine, self.vector_enabled = make_engine(
+                self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
+            )
+        except (ArgumentError, ImportError) as exc:
+            # A URL SQLAlchemy cannot parse, or a dialect or driver that is
+            # not installed (mysql://, foo://).
+            shown = _shown_url(self.url)
+            raise StorageError(
+                f"cannot use the database {shown}: {exc} (SQLite and PostgreSQL are supported, "
+                "for example sqlite:///ci.db or postgresql+psycopg://user@host/db)"
+            ) from None
         if migrate_schema:
             with self._errors("migrating the database"):
                 migrate.upgrade(self.engine)
