@@ -96,7 +96,7 @@ def test_misconfigured_github_is_one_clear_error_everywhere(
     these were tracebacks (FileNotFoundError, InvalidKeyError,
     AttributeError) or a worker failing to boot."""
     values = {k: v.replace("{tmp}", str(tmp_path)) for k, v in settings.items()}
-    clients = GitHubClients(Settings(github_app_id="12345", **values))
+    clients = GitHubClients(Settings(github_app_id="12345").with_(**values))
     with pytest.raises(GitHubNotConfigured, match=message) as caught:
         clients.client(installation_id=1)
     assert "secret-bits" not in str(caught.value)
