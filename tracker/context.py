@@ -102,6 +102,10 @@ class CIPipelineContext:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "pipeline_name", _check_text("pipeline_name", self.pipeline_name))
+        if any(part in (".", "..") for part in self.pipeline_name.split("/")):
+            # The name is a path in the dashboard's and the API's URLs, where
+            # a browser would resolve these: "a/../b" would open pipeline b.
+            raise ValueError(f"pipeline_name {self.pipeline_name!r} must not have . or .. between slashes")
         build = _check_text(
             "build_number",
             str(self.build_number) if isinstance(self.build_number, int) else self.build_number,

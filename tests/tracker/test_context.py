@@ -61,6 +61,15 @@ def test_control_characters(field: str, char: str) -> None:
         make(**{field: f"a{char}b"})
 
 
+@pytest.mark.parametrize("name", [".", "..", "a/../b", "../api/v1/pipelines/CI/report", "x/."])
+def test_pipeline_name_with_dot_segments(name: str) -> None:
+    # A path in the dashboard's URLs: a browser resolves these segments.
+    with pytest.raises(ValueError, match=r"must not have \. or \.\. between slashes"):
+        make(pipeline_name=name)
+    assert make(pipeline_name="release/v2.1").pipeline_name == "release/v2.1"
+    assert make(pipeline_name="...").pipeline_name == "..."
+
+
 # (An int build number is accepted and turned into text.)
 @pytest.mark.parametrize("field", [f for f in REQUIRED if f != "build_number"])
 def test_field_of_wrong_type(field: str) -> None:

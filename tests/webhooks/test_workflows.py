@@ -108,6 +108,12 @@ class TestWorkflowRun:
         with pytest.raises(PayloadError, match=r"repository\.full_name must look like owner/name"):
             parse_workflow_run(payload)
 
+    def test_a_workflow_name_with_dot_segments_names_no_pipeline(self) -> None:
+        payload = sample("workflow_run/completed.payload.json")
+        payload["workflow_run"]["name"] = "a/../b"
+        with pytest.raises(PayloadError, match=r"workflow name 'a/\.\./b' has \. or \.\. between slashes"):
+            parse_workflow_run(payload)
+
     def test_no_name_at_all(self) -> None:
         payload = sample("workflow_run/completed.payload.json")
         del payload["workflow"]

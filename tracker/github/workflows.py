@@ -158,7 +158,10 @@ def pipeline_name_of(run: Mapping[str, Any], workflow: Mapping[str, Any] | None)
     for candidate in (run.get("name"), (workflow or {}).get("name"), run.get("path")):
         if isinstance(candidate, str) and candidate.strip():
             # 200 keeps the session id "<pipeline>-<build>" within its 300.
-            return F.clean_name(candidate, 200)
+            name = F.clean_name(candidate, 200)
+            if any(part in (".", "..") for part in name.split("/")):
+                raise PayloadError(f"workflow name {name!r} has . or .. between slashes: no pipeline name")
+            return name
     raise PayloadError("workflow_run has no name, workflow.name or path to name its pipeline")
 
 
