@@ -82,19 +82,9 @@ def test_concurrent_writers_keep_rollups_whole(pg: SkillsStorage) -> None:
 def test_long_fields_are_stored_as_on_sqlite(pg: SkillsStorage) -> None:
     """PostgreSQL refuses a value longer than its column: the record cuts
     error_type and stores paths up to their limit, as on SQLite."""
-    from tests.skills.test_skills_tracker import rec
+    from tests.skills.test_skills_tracker import long_fields_record
 
-    pg.record_invocation(
-        rec(
-            "pytest-run",
-            "failure",
-            1,
-            "execution",
-            workflow_path="p" * 300,
-            workflow_step_id="s" * 300,
-            error_type="E" * 250,
-        )
-    )
+    pg.record_invocation(long_fields_record())
     [row] = pg.invocations(limit=5)
     assert (len(row["workflow_path"]), len(row["workflow_step_id"]), row["error_type"]) == (
         300,

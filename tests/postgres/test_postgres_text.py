@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from receiver import create_app
 from tests.conftest import API_TOKEN
+from tests.skills.test_api import CRACKERJACK_PHASE
 from tests.support.stage import stage_body
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage
@@ -24,15 +25,7 @@ def pg_client(pg: SkillsStorage, pg_url: str, settings: Settings) -> FlaskClient
 def test_free_text_with_nul_is_stored_with_a_replacement(pg_client: FlaskClient, pg: SkillsStorage) -> None:
     stage = pg_client.post("/api/v1/stage-results", json=stage_body(error="boom\x00x"), headers=AUTH)
     assert stage.status_code == 201, stage.get_json()
-    phase = {
-        "project": "shop",
-        "session_id": "42",
-        "phase": "fast_hooks",
-        "skill": "ruff-check",
-        "completed": False,
-        "duration_seconds": 2.5,
-        "error_message": "E501\x00",
-    }
+    phase = {**CRACKERJACK_PHASE, "error_message": "E501\x00"}
     assert pg_client.post("/api/v1/crackerjack/phases", json=phase, headers=AUTH).status_code == 201
     search = pg_client.get("/api/v1/skills/search", query_string={"q": "run\x00 the tests"})
     assert search.status_code == 200

@@ -183,17 +183,21 @@ def test_skills_catalogue_endpoints(client: FlaskClient, auth: dict[str, str]) -
         assert (response.status_code, response.get_json()["field"]) == (400, field)
 
 
+#: A Crackerjack phase result as the API takes it.
+CRACKERJACK_PHASE = {
+    "project": "shop",
+    "session_id": "42",
+    "phase": "fast_hooks",
+    "skill": "ruff-check",
+    "completed": False,
+    "duration_seconds": 2.5,
+    "error_message": "E501",
+    "started_at": "2026-11-25T06:00:00Z",
+}
+
+
 def test_crackerjack_endpoints(client: FlaskClient, auth: dict[str, str]) -> None:
-    body = {
-        "project": "shop",
-        "session_id": "42",
-        "phase": "fast_hooks",
-        "skill": "ruff-check",
-        "completed": False,
-        "duration_seconds": 2.5,
-        "error_message": "E501",
-        "started_at": "2026-11-25T06:00:00Z",
-    }
+    body = dict(CRACKERJACK_PHASE)
     assert client.post("/api/v1/crackerjack/phases", json=body).status_code == 401
     created = client.post("/api/v1/crackerjack/phases", json=body, headers=auth)
     assert created.status_code == 201

@@ -84,10 +84,9 @@ def test_bad_input_is_refused(storage: SkillsStorage, call: object, message: str
     assert storage.count_invocations() == 0
 
 
-def test_long_fields_fit_their_columns(storage: SkillsStorage) -> None:
-    """What SQLite would keep whole and PostgreSQL refuse: paths at the
-    limit are stored, a longer error_type is cut to its column."""
-    record = rec(
+def long_fields_record() -> InvocationRecord:
+    """Paths at their 300-character limit, an error_type longer than its 200."""
+    return rec(
         "pytest-run",
         "failure",
         1,
@@ -96,6 +95,12 @@ def test_long_fields_fit_their_columns(storage: SkillsStorage) -> None:
         workflow_step_id="s" * 300,
         error_type="E" * 250,
     )
+
+
+def test_long_fields_fit_their_columns(storage: SkillsStorage) -> None:
+    """What SQLite would keep whole and PostgreSQL refuse: paths at the
+    limit are stored, a longer error_type is cut to its column."""
+    record = long_fields_record()
     assert record.error_type == "E" * 200
     storage.record_invocation(record)
     [row] = storage.invocations(limit=5)
