@@ -181,11 +181,11 @@ class CICDTracker:
         end = self.clock()
         start = end - timedelta(days=days)
         stages = with_phases(self._stage_metrics(pipeline_name, start, end), self.ci_map)
-        current = self.storage.stage_totals(pipeline_name, start.date(), end.date())
+        # This window against the one as long before it, both exact: the
+        # previous one ends just before this one starts.
+        current = {s.stage_name: (s.total_runs, s.successful_runs, s.total_duration) for s in stages}
         previous = self.storage.stage_totals(
-            pipeline_name,
-            start.date() - timedelta(days=days),
-            start.date() - timedelta(days=1),
+            pipeline_name, start - timedelta(days=days), start - timedelta(microseconds=1)
         )
         return PipelineAnalytics(
             pipeline_name=pipeline_name,

@@ -362,9 +362,50 @@ def test_bad_threshold_settings_are_named(variable: str, value: str) -> None:
 # -- trends ---------------------------------------------------------------------
 
 
+def test_skills_used_are_those_run_inside_the_window(tracker: CICDTracker) -> None:
+    """A skill run before the window and again after it (a client clock
+    ahead) was not used in it: it is no skill of the stage, and the
+    stage's missing-skills recommendation stays."""
+    track(tracker, "test", True, 10.0, ago(days=15))
+    track(tracker, "test", True, 10.0, NOW + timedelta(days=30))
+    track(tracker, "test", True, 10.0, ago(days=1), skill="custom-tool")
+    track(tracker, "test", False, 10.0, ago(days=2), skill="tox-run", error="E")
+    analytics = tracker.get_pipeline_analytics("CI", days=7)
+    [stage] = analytics.stages
+    assert stage.skills_used == ("custom-tool", "tox-run")
+    [missing] = [r for r in analytics.recommendations if r.kind == "missing_skills"]
+    assert missing.stage == "test" and "pytest-run" in missing.skills
+    # Over 60 days its run of 15 days ago is inside the window.
+    assert tracker.get_pipeline_analytics("CI", days=60).stages[0].skills_used == (
+        "custom-tool",
+        "pytest-run",
+        "tox-run",
+    )
+
+
+def test_trend_windows_are_exact(tracker: CICDTracker) -> None:
+    """days=1 at 2026-11-25 06:00: this window is [11-24 06:00, now], the
+    previous one [11-23 06:00, 11-24 06:00). Counted by whole days, the
+    failure of 11-24 01:00 fell into this window (and the trend read worse)."""
+    track(tracker, "test", True, 10.0, ago(hours=18))  # 11-24 12:00: this window
+    track(tracker, "test", False, 10.0, ago(hours=29), error="E")  # 11-24 01:00: the previous
+    track(tracker, "test", True, 10.0, ago(hours=42))  # 11-23 12:00: the previous
+    track(tracker, "test", False, 10.0, ago(days=1, microseconds=1), error="E")  # just before
+    track(tracker, "test", False, 10.0, ago(days=2, microseconds=1), error="E")  # before both
+    analytics = tracker.get_pipeline_analytics("CI", days=1)
+    [stage] = analytics.stages
+    assert (stage.total_runs, stage.successful_runs) == (1, 1)
+    # Previous: 1 success of 3 (33.3%); now 1 of 1: +66.7 points.
+    assert analytics.trends["test"].to_dict() == {
+        "direction": "better",
+        "success_rate_change": 66.7,
+        "mean_duration_change": 0.0,
+    }
+
+
 def test_trends_compare_with_the_previous_window(tracker: CICDTracker) -> None:
-    # days=7 at 2026-11-25 06:00: this window's days are 11-18..11-25, the
-    # previous one's 11-11..11-17.
+    # days=7 at 2026-11-25 06:00: this window is [11-18 06:00, now], the
+    # previous one [11-11 06:00, 11-18 06:00).
     for i in range(10):
         track(tracker, "test", True, 10.0, ago(days=10, minutes=i))
         track(tracker, "test", i < 8, 10.0, ago(days=2, minutes=i), error="E")

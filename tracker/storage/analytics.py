@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, func, select, tuple_
+from sqlalchemy import Connection, Select, and_, case, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from ..histogram import percentile_from_buckets, percentile_ranks
 from ..metrics import PipelineStageMetrics
+from ..phases import Outcome
 from .base import StorageBase
 from .schema import (
     skill_invocation,
@@ -274,11 +275,27 @@ class AnalyticsQueries(StorageBase):
     def _skills_used(
         self, conn: Connection, pipeline: str, plan: WindowPlan, stage: str | None
     ) -> dict[str, list[str]]:
-        ss = stage_skill
+        # stage_skill knows when each skill was first and last run in a
+        # stage: one run inside the window is certain when both are; when
+        # the window only lies between them, a run inside it is looked for
+        # (a skill run before and after the window was not used in it).
+        ss, inv = stage_skill, skill_invocation
+        ran_inside = (
+            select(inv.c.id)
+            .where(
+                inv.c.pipeline_name == ss.c.pipeline_name,
+                inv.c.stage == ss.c.stage,
+                inv.c.skill_name == ss.c.skill_name,
+                inv.c.invoked_at.between(plan.start, plan.end),
+                inv.c.outcome != Outcome.SKIPPED.value,  # as stage_skill counts
+            )
+            .exists()
+        )
         query = select(ss.c.stage, ss.c.skill_name).where(
             ss.c.pipeline_name == pipeline,
             ss.c.last_seen >= plan.start,
             ss.c.first_seen <= plan.end,
+            or_(and_(ss.c.first_seen >= plan.start, ss.c.last_seen <= plan.end), ran_inside),
         )
         if stage is not None:
             query = query.where(ss.c.stage == stage)
@@ -380,26 +397,14 @@ class AnalyticsQueries(StorageBase):
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def stage_totals(
-        self, pipeline: str, first_day: date, last_day: date
+        self, pipeline: str, start: datetime, end: datetime
     ) -> dict[str, tuple[int, int, float]]:
-        """Per stage over whole days: (runs, successes, total duration)."""
-        sd = stage_daily
-        query = (
-            select(
-                sd.c.stage,
-                func.sum(sd.c.runs).label("runs"),
-                func.sum(sd.c.successes).label("successes"),
-                func.sum(sd.c.total_duration_seconds).label("duration"),
-            )
-            .where(sd.c.pipeline_name == pipeline, sd.c.day.between(first_day, last_day))
-            .group_by(sd.c.stage)
-        )
+        """Per stage, for invocations with ``start <= invoked_at <= end``
+        (exactly, as :meth:`stage_metrics` counts): (runs, successes, total
+        duration)."""
         with self.read("reading stage totals") as conn:
-            return {
-                r.stage: (
-                    int(r.runs or 0),
-                    int(r.successes or 0),
-                    float(r.duration or 0.0),
-                )
-                for r in conn.execute(query)
-            }
+            counts = self._window_counts(conn, pipeline, plan_window(start, end), None)
+        return {
+            name: (int(c["runs"]), int(c["successes"]), float(c["total_duration_seconds"]))
+            for name, c in counts.items()
+        }
