@@ -4,6 +4,8 @@ Exact percentiles over a million rows cost seconds (see STACK_NOTES); counts
 per bucket, kept per day, cost milliseconds. A bucket spans a factor of
 ``exp(1/BUCKETS_PER_E_FOLD)``, so the geometric middle of a bucket is within
 ``exp(1 / (2 * BUCKETS_PER_E_FOLD)) - 1`` (1.26%) of every value in it.
+Durations under :data:`MIN_DURATION` (1 ms) share bucket 0 and read as 0:
+an absolute error under 1 ms, not a relative one.
 
 >>> bucket_of(0.0), bucket_of(50.0) > bucket_of(45.0)
 (0, True)

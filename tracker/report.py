@@ -113,7 +113,7 @@ def render_markdown(a: PipelineAnalytics, *, heading_level: int = 2) -> str:
             + "."
         )
     if any(s.percentile_method == "histogram" for s in a.stages):
-        lines += ["", "<sub>p50/p95 from per-day histograms (within 1.3%).</sub>"]
+        lines += ["", "<sub>p50/p95 from per-day histograms (within 1.3%, or 1 ms).</sub>"]
     lines += ["", f"{h}# Bottlenecks", ""]
     if a.bottlenecks:
         for b in a.bottlenecks:

@@ -61,7 +61,7 @@ class Settings:
     )
     exact_percentile_limit: int = _setting(
         10_000,
-        "Up to this many runs in a window, p50/p95 are exact; above it they come from per-day histograms (within 1.3%).",
+        "Up to this many runs in a window, p50/p95 are exact; above it they come from per-day histograms (within 1.3%; a duration under 1 ms reads as 0).",
     )
     stage_phases: str = _setting(
         "",

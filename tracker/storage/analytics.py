@@ -83,7 +83,8 @@ class AnalyticsQueries(StorageBase):
 
         p50/p95 are exact (linear interpolation) while the window holds at
         most ``exact_limit`` runs; above that they come from the per-day
-        histograms (within :data:`tracker.histogram.MAX_RELATIVE_ERROR`).
+        histograms (within :data:`tracker.histogram.MAX_RELATIVE_ERROR` from 1 ms
+        up; a duration under 1 ms reads as 0).
         """
         limit = self.settings.exact_percentile_limit if exact_limit is None else exact_limit
         plan = plan_window(start, end)
