@@ -42,6 +42,28 @@ def _check_text(name: str, value: object, *, allow_space: bool = True) -> str:
     return text
 
 
+#: What a "." or ".." between slashes becomes: one and two dot leaders.
+_DOT_SEGMENTS = {".": "\u2024", "..": "\u2025"}
+
+
+def url_safe_name(name: str) -> str:
+    """``name`` with each ``.`` or ``..`` between slashes written with dot
+    leaders (U+2024, U+2025), which look the same.
+
+    A pipeline name is a path in the dashboard's and the API's URLs, where
+    a browser resolves dot segments: ``a/../b`` would open pipeline ``b``.
+    Every source (the Action, the API, webhooks) names a pipeline through
+    this, so one workflow keeps one name.
+
+    >>> url_safe_name("./ci"), url_safe_name("release/v2.1")
+    ('․/ci', 'release/v2.1')
+    """
+    parts = name.split("/")
+    if not any(part in _DOT_SEGMENTS for part in parts):
+        return name
+    return "/".join(_DOT_SEGMENTS.get(part, part) for part in parts)
+
+
 _FIELD_NAMES: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
 
 
@@ -101,11 +123,7 @@ class CIPipelineContext:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "pipeline_name", _check_text("pipeline_name", self.pipeline_name))
-        if any(part in (".", "..") for part in self.pipeline_name.split("/")):
-            # The name is a path in the dashboard's and the API's URLs, where
-            # a browser would resolve these: "a/../b" would open pipeline b.
-            raise ValueError(f"pipeline_name {self.pipeline_name!r} must not have . or .. between slashes")
+        set_(self, "pipeline_name", url_safe_name(_check_text("pipeline_name", self.pipeline_name)))
         build = _check_text(
             "build_number",
             str(self.build_number) if isinstance(self.build_number, int) else self.build_number,

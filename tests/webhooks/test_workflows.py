@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from tests.webhooks.helpers import JOB_FIXTURE, sample
+from tracker.context import CIPipelineContext
 from tracker.github.errors import PayloadError
 from tracker.github.rules import PhaseRules
 from tracker.github.stages import RunIdentity, job_records
@@ -108,11 +109,13 @@ class TestWorkflowRun:
         with pytest.raises(PayloadError, match=r"repository\.full_name must look like owner/name"):
             parse_workflow_run(payload)
 
-    def test_a_workflow_name_with_dot_segments_names_no_pipeline(self) -> None:
+    def test_a_workflow_name_with_dot_segments_is_written_as_the_action_writes_it(self) -> None:
         payload = sample("workflow_run/completed.payload.json")
-        payload["workflow_run"]["name"] = "a/../b"
-        with pytest.raises(PayloadError, match=r"workflow name 'a/\.\./b' has \. or \.\. between slashes"):
-            parse_workflow_run(payload)
+        payload["workflow_run"]["name"] = "./test"
+        assert parse_workflow_run(payload).pipeline == "\u2024/test"
+        assert (
+            CIPipelineContext("./test", "1", "abcdef1", "main", "ci", "push").pipeline_name == "\u2024/test"
+        )
 
     def test_no_name_at_all(self) -> None:
         payload = sample("workflow_run/completed.payload.json")

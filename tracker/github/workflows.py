@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..context import build_number_for
+from ..context import build_number_for, url_safe_name
 from ..phases import Outcome
 from . import fields as F
 from .errors import PayloadError
@@ -158,10 +158,7 @@ def pipeline_name_of(run: Mapping[str, Any], workflow: Mapping[str, Any] | None)
     for candidate in (run.get("name"), (workflow or {}).get("name"), run.get("path")):
         if isinstance(candidate, str) and candidate.strip():
             # 200 keeps the session id "<pipeline>-<build>" within its 300.
-            name = F.clean_name(candidate, 200)
-            if any(part in (".", "..") for part in name.split("/")):
-                raise PayloadError(f"workflow name {name!r} has . or .. between slashes: no pipeline name")
-            return name
+            return url_safe_name(F.clean_name(candidate, 200))
     raise PayloadError("workflow_run has no name, workflow.name or path to name its pipeline")
 
 
