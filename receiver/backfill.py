@@ -6,7 +6,7 @@ stores nothing twice: runs and jobs are upserts and steps have stable ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from github import Github
 from github.PaginatedList import PaginatedList
 from github.WorkflowRun import WorkflowRun
 
+from tracker.github.errors import PayloadError
 from tracker.github.rules import PhaseRules
 from tracker.github.workflows import parse_workflow_job, parse_workflow_run
 from tracker.storage import SkillsStorage
@@ -31,13 +32,18 @@ class BackfillSummary:
     other_workflows: int = 0
     jobs: int = 0
     invocations: int = 0
+    #: Why each run or job that could not be stored was skipped.
+    refused: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        return (
+        text = (
             f"{self.runs} runs read ({self.new_runs} new, "
             f"{self.other_workflows} of other workflows skipped), "
             f"{self.jobs} jobs, {self.invocations} step invocations stored"
         )
+        if self.refused:
+            text += f"; {len(self.refused)} skipped as malformed (first: {self.refused[0]})"
+        return text
 
 
 class Backfill:
@@ -96,7 +102,12 @@ class Backfill:
         payload = {"action": "completed", "workflow_run": raw, "repository": {"full_name": self.repository}}
         if isinstance(raw.get("repository"), dict):
             payload["repository"] = {**raw["repository"], "full_name": self.repository}
-        parsed = parse_workflow_run(payload)
+        try:
+            parsed = parse_workflow_run(payload)
+        except PayloadError as exc:
+            # As a webhook with it would get a 422: skipped, and said.
+            self.summary.refused.append(f"run {raw.get('id')}: {exc}")
+            return
         if self.storage.github_run(parsed.run_id, parsed.run_attempt) is None:
             self.summary.new_runs += 1
         self.summary.invocations += self.storage.ingest_workflow_run(parsed, rules=self.rules).invocations
@@ -106,7 +117,11 @@ class Backfill:
             policy=self.policy,
         )
         for data in jobs:
-            job = parse_workflow_job({"workflow_job": data, "repository": {"full_name": self.repository}})
+            try:
+                job = parse_workflow_job({"workflow_job": data, "repository": {"full_name": self.repository}})
+            except PayloadError as exc:
+                self.summary.refused.append(f"job {data.get('id')} of run {parsed.run_id}: {exc}")
+                continue
             self.summary.jobs += 1
             self.summary.invocations += self.storage.ingest_workflow_job(
                 job, data, rules=self.rules

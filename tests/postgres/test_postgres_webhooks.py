@@ -26,6 +26,8 @@ def test_long_and_nul_text_is_stored_cleaned(pg_settings: Settings, pg: SkillsSt
         head_branch="feature/" + "b" * 250, status="completed\x00", conclusion="success\x00"
     )
     payload["action"] = "completed\x00"
+    payload["workflow_run"]["head_repository"]["full_name"] = "forker/" + "r" * 300
+    payload["workflow_run"]["head_repository"]["owner"]["login"] = "fork\x00er"
     response = post(client, "workflow_run", payload)
     assert response.status_code == 202, response.get_json()
     stats = webhook_worker(app).process_pending()
@@ -33,6 +35,7 @@ def test_long_and_nul_text_is_stored_cleaned(pg_settings: Settings, pg: SkillsSt
     run = pg.github_run(2202229078)
     assert run is not None
     assert (len(run["head_branch"]), run["status"], run["conclusion"]) == (255, "completed", "success")
+    assert (len(run["head_repository"]), run["head_owner"]) == (255, "fork er")
     assert pg.delivery_counts() == {"processed": 1}
 
 

@@ -48,7 +48,9 @@ def _params(**wanted: str) -> Any:
     return match
 
 
-def mock_api(api: responses.RequestsMock) -> None:
+def mock_api(api: responses.RequestsMock, *, broken_job: bool = False) -> None:
+    """Three runs (two of workflow ``test``) and their jobs; with
+    ``broken_job`` one job's first step claims to have started in 2019."""
     runs = [rest_run(501, 10, "test"), rest_run(502, 11, "test", attempt=2), rest_run(503, 5, "Deploy")]
     page2 = f"https://api.github.com/repos/{REPO}/actions/runs?page=2&per_page=100"
     # totalCount asks for one run per page and reads total_count.
@@ -72,6 +74,8 @@ def mock_api(api: responses.RequestsMock) -> None:
         501: [rest_job(1, 501, "lint", JOB_FIXTURE), rest_job(2, 501, "build", SUCCESS_JOB)],
         502: [rest_job(3, 502, "lint", JOB_FIXTURE), rest_job(4, 502, "lint", SUCCESS_JOB, attempt=2)],
     }
+    if broken_job:
+        jobs[502][0]["steps"][0]["started_at"] = "2019-01-01T00:00:00Z"
     for run_id, items in jobs.items():
         api.add(
             responses.GET,
@@ -135,3 +139,24 @@ def test_backfill_without_credentials_is_a_clear_error(db_path: Path) -> None:
 def test_backfill_needs_owner_slash_repo(db_path: Path) -> None:
     result = CliRunner().invoke(main, ["--database", str(db_path), "backfill", "just-a-name"])
     assert result.exit_code == 2 and "must look like OWNER/REPO" in result.output
+
+
+def test_backfill_skips_and_names_what_a_webhook_would_refuse(
+    settings: Settings, db_path: Path, api: responses.RequestsMock
+) -> None:
+    mock_api(api, broken_job=True)
+    env = {
+        "SESSION_BUDDY_CI_GITHUB_TOKEN": TOKEN,
+        "SESSION_BUDDY_CI_GITHUB_API_URL": "https://api.github.com",
+    }
+    result = CliRunner().invoke(
+        main, ["--database", str(db_path), "backfill", REPO, "--workflow", "test"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "3 runs read (2 new, 1 of other workflows skipped), 3 jobs, 28 step invocations stored; "
+        "1 skipped as malformed (first: job 3 of run 502: workflow_job.steps[0].started_at → completed_at "
+        "spans 947 days: more than a year)." in result.output
+    )
+    with SkillsStorage(settings=settings) as storage:
+        assert storage.count_github_rows()["github_job"] == 3

@@ -135,6 +135,34 @@ class TestWorkflowJob:
         assert [s.number for s in job.steps] == [1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 17]
         assert [s.duration_seconds for s in job.steps] == [3, 1, 0, 0, 3, 10, 2, 1, 0, 0, 0, 0]
 
+    @pytest.mark.parametrize(
+        ("where", "field", "value", "message"),
+        [
+            (
+                "job",
+                "created_at",
+                "2020-01-01T00:00:00Z",
+                r"workflow_job\.created_at → started_at spans 582 days",
+            ),
+            (
+                "step",
+                "started_at",
+                "2019-01-01T00:00:00Z",
+                r"workflow_job\.steps\[0\]\.started_at → completed_at",
+            ),
+        ],
+    )
+    def test_a_span_of_more_than_a_year_is_refused_on_receipt(
+        self, where: str, field: str, value: str, message: str
+    ) -> None:
+        """No run lasts a year: such a job would have been acknowledged and
+        then failed in the worker, its record refusing the duration."""
+        payload = sample(JOB_FIXTURE)
+        target = payload["workflow_job"] if where == "job" else payload["workflow_job"]["steps"][0]
+        target[field] = value
+        with pytest.raises(PayloadError, match=message):
+            parse_workflow_job(payload)
+
     def test_in_progress_has_queue_time_but_no_duration(self) -> None:
         job = parse_workflow_job(sample("workflow_job/in_progress.with-queued-steps.payload.json"))
         assert (job.rank, job.queue_seconds, job.duration_seconds) == (1, 7.0, None)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..context import build_number_for, url_safe_name
 from ..phases import Outcome
+from ..records import MAX_DURATION_SECONDS
 from . import fields as F
 from .errors import PayloadError
 
@@ -194,8 +195,10 @@ def parse_workflow_run(payload: Mapping[str, Any]) -> PipelineRun:
         run_started_at=F.timestamp(run, "run_started_at", w),
         updated_at=F.timestamp(run, "updated_at", w),
         pull_requests=_pull_requests(run),
-        head_repository=F.text_or_none(head_repo.get("full_name")),
-        head_owner=F.text_or_none(F.sub(head_repo, "owner").get("login")),
+        head_repository=F.label(head_repo, "full_name", "workflow_run.head_repository", 255, optional=True),
+        head_owner=F.label(
+            F.sub(head_repo, "owner"), "login", "workflow_run.head_repository.owner", 255, optional=True
+        ),
         html_url=F.safe_url(run.get("html_url")),
         installation_id=F.installation_of(payload),
     )
@@ -311,7 +314,7 @@ def parse_workflow_job(payload: Mapping[str, Any]) -> WorkflowJob:
     labels: list[Any] = raw_labels if isinstance(raw_labels, list) else []
     workflow_name = F.text(job, "workflow_name", w, optional=True)
     runner = F.text(job, "runner_name", w, optional=True)
-    return WorkflowJob(
+    parsed = WorkflowJob(
         job_id=job_id,
         run_id=F.integer(job, "run_id", w),
         run_attempt=max(1, F.integer(job, "run_attempt", w, default=1, maximum=F.MAX_COUNT)),
@@ -331,3 +334,21 @@ def parse_workflow_job(payload: Mapping[str, Any]) -> WorkflowJob:
         html_url=F.safe_url(job.get("html_url")),
         installation_id=F.installation_of(payload),
     )
+    _check_spans(parsed)
+    return parsed
+
+
+def _check_spans(job: WorkflowJob) -> None:
+    """Refuse a job whose timestamps span more than a year (the longest run
+    a record holds): on receipt, not in the worker after a 202."""
+    spans = [
+        ("workflow_job.created_at → started_at", job.created_at, job.started_at),
+        ("workflow_job.started_at → completed_at", job.started_at, job.completed_at),
+    ] + [
+        (f"workflow_job.steps[{i}].started_at → completed_at", step.started_at, step.completed_at)
+        for i, step in enumerate(job.steps)
+    ]
+    for where, start, end in spans:
+        seconds = F.seconds_between(start, end)
+        if seconds is not None and seconds > MAX_DURATION_SECONDS:
+            raise PayloadError(f"{where} spans {seconds / 86_400:.0f} days: more than a year")
