@@ -9,6 +9,7 @@ point it at a mocked API. PyGithub's own retries are off (``retry=None``):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,21 @@ from tracker.errors import TrackerError
 from tracker.settings import Settings
 
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+@functools.lru_cache(maxsize=8)
+def _key_problem(key: str) -> str | None:
+    """What makes ``key`` unusable to sign a GitHub App's tokens, or
+    ``None``. Checked once per key (signing costs ~40 ms of CPU, which
+    under gevent would hold up every request of the worker)."""
+    if not _PEM_KEY.search(key):
+        return "holds no PEM private key (-----BEGIN … PRIVATE KEY-----)"
+    try:
+        # As PyGithub's AppAuth will, on its first call: fail here, in a line.
+        jwt.encode({"iss": "check"}, key, algorithm="RS256")
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        return f"holds no RSA private key GitHub Apps sign with ({type(exc).__name__})"
+    return None
 
 
 def listed(obj: GithubObject) -> dict[str, Any]:
@@ -63,7 +79,20 @@ class GitHubClients:
 
     @property
     def uses_app(self) -> bool:
-        return bool(self.settings.github_app_id and self.private_key())
+        """An App id and a key are set (checked when the key is read)."""
+        s = self.settings
+        return bool(s.github_app_id and (s.github_private_key or s.github_private_key_file))
+
+    def check(self) -> None:
+        """Read and check what is configured (the App's key, the API URL),
+        for a command to say what is wrong before it starts.
+
+        :raises GitHubNotConfigured: naming the setting.
+        """
+        if self.uses_app:
+            self.private_key()  # the App wins over a token: its key must work
+        if self.configured:
+            self.base_url  # noqa: B018 - checks the URL
 
     @property
     def configured(self) -> bool:
@@ -85,16 +114,12 @@ class GitHubClients:
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
                 raise GitHubNotConfigured(f"cannot read {where}: {reason}") from None
-        if key and not _PEM_KEY.search(key):
-            raise GitHubNotConfigured(f"{where} holds no PEM private key (-----BEGIN … PRIVATE KEY-----)")
+            if not key.strip():
+                raise GitHubNotConfigured(f"{where} is empty")
         if key:
-            try:
-                # As PyGithub's AppAuth will, on its first call: fail here, in a line.
-                jwt.encode({"iss": "check"}, key, algorithm="RS256")
-            except (jwt.PyJWTError, ValueError, TypeError) as exc:
-                raise GitHubNotConfigured(
-                    f"{where} holds no RSA private key GitHub Apps sign with ({type(exc).__name__})"
-                ) from None
+            problem = _key_problem(key)
+            if problem:
+                raise GitHubNotConfigured(f"{where} {problem}")
         return key
 
     def _options(self) -> dict[str, Any]:

@@ -88,11 +88,11 @@ def replay_deliveries(state: State, delivery_ids: tuple[str, ...]) -> None:
     (and any still pending), then write the PR comments they ask for."""
     with friendly_errors():
         settings = state.settings
+        clients = GitHubClients(settings)
+        clients.check()  # before anything is requeued
         storage = state.storage()
         queued = storage.requeue_failed(list(delivery_ids) or None)
-        worker = WebhookWorker(
-            storage, PhaseRules.from_settings(settings), commenter=PRCommenter(GitHubClients(settings))
-        )
+        worker = WebhookWorker(storage, PhaseRules.from_settings(settings), commenter=PRCommenter(clients))
         stats = worker.process_pending()
     d = stats.deliveries
     click.echo(

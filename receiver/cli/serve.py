@@ -182,9 +182,7 @@ def serve(
         # Migrate once here, before the fork: workers then find nothing to do.
         SkillsStorage(settings=settings).close()
         # GitHub settings the workers would fail to boot on, said here in a line.
-        clients = GitHubClients(settings)
-        if clients.configured:
-            clients.base_url  # noqa: B018 - checks the URL
+        GitHubClients(settings).check()
     except (TrackerError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     options = gunicorn_options(

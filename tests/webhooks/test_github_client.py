@@ -86,6 +86,9 @@ _BROKEN_KEY = "-----BEGIN RSA PRIVATE KEY-----\nQUJD-secret-bits\n-----END RSA P
         ({"github_private_key": "not a key"}, "GITHUB_PRIVATE_KEY holds no PEM private key"),
         ({"github_private_key": _BROKEN_KEY}, r"holds no RSA private key GitHub Apps sign with \(\w+\)$"),
         ({"github_token": "t", "github_api_url": "notaurl"}, "'notaurl' is no http\\(s\\) URL"),
+        # With a token too: the App is what the clients use, so its key counts.
+        ({"github_token": "t", "github_private_key": "not a key"}, "GITHUB_PRIVATE_KEY holds no PEM"),
+        ({"github_private_key_file": "{tmp}/empty.pem"}, r"the private key file '.*empty\.pem' is empty$"),
     ],
 )
 def test_misconfigured_github_is_one_clear_error_everywhere(
@@ -96,6 +99,7 @@ def test_misconfigured_github_is_one_clear_error_everywhere(
     these were tracebacks (FileNotFoundError, InvalidKeyError,
     AttributeError) or a worker failing to boot."""
     values = {k: v.replace("{tmp}", str(tmp_path)) for k, v in settings.items()}
+    (tmp_path / "empty.pem").write_text("\n")
     clients = GitHubClients(Settings(github_app_id="12345").with_(**values))
     with pytest.raises(GitHubNotConfigured, match=message) as caught:
         clients.client(installation_id=1)
@@ -103,13 +107,35 @@ def test_misconfigured_github_is_one_clear_error_everywhere(
     env = {f"SESSION_BUDDY_CI_{k.upper()}": v for k, v in values.items()}
     env.update(SESSION_BUDDY_CI_GITHUB_APP_ID="12345", SESSION_BUDDY_CI_DATA_DIR=str(tmp_path))
     for command in (["backfill", "o/r"], ["replay-deliveries"], ["serve", "--port", "1"]):
-        if command == ["replay-deliveries"] and "github_api_url" in values:
-            continue  # nothing to comment on: it never builds a client
         result = CliRunner().invoke(main, ["--database", str(tmp_path / "c.db"), *command], env=env)
         assert result.exit_code == 1, (command, result.output)
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1
         assert re.search(message.removeprefix("^").removesuffix("$"), result.output), result.output
         assert "secret-bits" not in result.output
+
+
+def test_an_app_key_is_checked_once_not_on_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signing the check token costs ~40 ms of CPU: once per key, not per
+    client (a PR comment, a fork look-up), which under gevent would hold up
+    every request of the worker."""
+    import jwt
+
+    signed: list[str] = []
+    real_encode = jwt.encode
+
+    def counting_encode(*args: object, **kwargs: object) -> str:
+        signed.append("x")
+        return real_encode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "encode", counting_encode)
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(_pem())
+    clients = GitHubClients(Settings(github_app_id="1", github_private_key_file=str(key_file)))
+    for _ in range(3):
+        clients.client(installation_id=7)
+    assert len(signed) == 1
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> GithubException:
