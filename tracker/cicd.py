@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -235,20 +237,48 @@ class CICDTracker:
         return target
 
 
+_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/([0-9]+))|/proc/self/fd/([0-9]+)")
+
+
+def _open_descriptor(target: Path) -> int | None:
+    """The descriptor number ``target`` names, if it names one of this
+    process's (``/dev/stdout`` → 1)."""
+    match = _DESCRIPTOR.fullmatch(str(target))
+    if match is None:
+        return None
+    std, fd, proc_fd = match.groups()
+    if std is not None:
+        return {"in": 0, "out": 1, "err": 2}[std]
+    return int(fd or proc_fd)
+
+
 def write_atomically(target: Path, text: str) -> None:
     """Replace ``target`` with ``text``: readers see the old file or the
     new one, never half of it, and a failure leaves no temporary file.
 
-    What is no regular file (a FIFO, ``/dev/stdout``, a terminal) is
-    written to, as shell redirection would; replacing it would put a file
-    where the device was. A symlink stays one: the file it names is
-    replaced."""
+    An open descriptor named as a file (``/dev/stdout``, ``/dev/fd/3``) is
+    written to as it is: reopening it would truncate the file it was
+    redirected to. What is no regular file (a FIFO, a device) is written
+    to, as shell redirection would; replacing it would put a file where
+    the device was. A symlink stays one: the file it names is replaced (a
+    loop of links is an error, ELOOP, as for the shell)."""
+    fd = _open_descriptor(target)
+    if fd is not None:
+        for stream in (sys.stdout, sys.stderr):  # what was printed before comes first
+            stream.flush()
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data) :]
+        return
+    if target.is_symlink():
+        try:
+            target = Path(os.path.realpath(target, strict=True))
+        except FileNotFoundError:  # dangling: the file it names is created
+            target = Path(os.path.realpath(target))
     if target.exists() and not target.is_file():
         with target.open("w", encoding="utf-8") as out:
             out.write(text)
         return
-    if target.is_symlink():
-        target = Path(os.path.realpath(target))
     # Unique and beside the target: same file system, so the rename is
     # atomic, and two exports at once never share a temporary file.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

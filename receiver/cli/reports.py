@@ -46,7 +46,8 @@ def export(state: State, pipeline: str, path: Path, days: int) -> None:
     """Write the analytics of PIPELINE as JSON to PATH."""
     with friendly_errors():
         written = state.cicd().export_analytics(pipeline, path, days)
-    click.echo(f"wrote {written}")
+    # On stderr: the export itself may be going to stdout.
+    click.echo(f"wrote {written}", err=True)
 
 
 @click.command()

@@ -147,6 +147,9 @@ def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], messag
     [
         ("foo://bar", "foo://bar: Can't load plugin: sqlalchemy.dialects:foo"),
         ("mysql://user:secret@db/ci", "mysql://user:***@db/ci: No module named"),
+        ("postgresql://user:secret@db:abc/ci", "postgresql://…: invalid literal for int()"),
+        ("sqlite+aiosqlite:///ci.db", "sqlite+aiosqlite:///ci.db: "),
+        ("sqlite+pysqlcipher://:secret@/ci.db", "sqlite+pysqlcipher://:***@/ci.db: Invalid argument"),
     ],
 )
 def test_a_database_url_we_cannot_use_is_one_line(url: str, shown: str) -> None:

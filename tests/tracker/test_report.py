@@ -8,6 +8,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -295,3 +297,30 @@ def test_export_writes_into_what_is_no_regular_file(tracker: CICDTracker, tmp_pa
     to_null.symlink_to("/dev/null")
     tracker.export_analytics("CI", to_null)
     assert to_null.is_symlink()
+
+
+def test_export_to_stdout_keeps_what_stdout_was_redirected_to(tracker: CICDTracker, tmp_path: Path) -> None:
+    """``/dev/stdout`` is written through the open descriptor: reopened, it
+    would truncate (or, replaced, unlink) the file the shell redirected
+    stdout to, losing what was written before and after."""
+    db = tmp_path / "e.db"
+    fill(CICDTracker(storage=SkillsStorage(db), clock=tracker.clock))
+    cli = Path(sys.executable).with_name("session-buddy-ci")
+    out = tmp_path / "log.txt"
+    out.write_text("line before\n")
+    script = f'{{ echo header; "{cli}" --database "{db}" export CI /dev/stdout; echo footer; }} >> "{out}"'
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    first, second, *rest = out.read_text().splitlines()
+    assert (first, second, rest[-1]) == ("line before", "header", "footer")
+    assert json.loads("\n".join(rest[:-1]))["pipeline_name"] == "CI"
+    assert done.stderr.strip() == "wrote /dev/stdout"
+
+
+def test_export_through_a_loop_of_links_is_an_error(tracker: CICDTracker, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    with pytest.raises(TrackerError, match=r"^cannot write .*a: Too many levels of symbolic links$"):
+        tracker.export_analytics("CI", a)
+    assert a.is_symlink() and b.is_symlink()

@@ -27,7 +27,7 @@ def _shown_url(url: str) -> str:
     it does not parse (it may hold a password all the same)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return url.split(":", 1)[0] + "://…"
 
 
@@ -74,9 +74,10 @@ class StorageBase:
             self.engine, self.vector_enabled = make_engine(
                 self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
             )
-        except (ArgumentError, ImportError) as exc:
-            # A URL SQLAlchemy cannot parse, or a dialect or driver that is
-            # not installed (mysql://, foo://).
+        except (ArgumentError, ImportError, TypeError, AttributeError, ValueError) as exc:
+            # A URL SQLAlchemy cannot parse (a port that is no number), a
+            # dialect or driver that is not installed (mysql://, foo://), or
+            # one that is no fit (an async driver, sqlcipher).
             shown = _shown_url(self.url)
             raise StorageError(
                 f"cannot use the database {shown}: {exc} (SQLite and PostgreSQL are supported, "
