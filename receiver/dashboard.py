@@ -46,7 +46,7 @@ def pipeline(name: str) -> str | tuple[str, int]:
     analytics = services.cicd.get_pipeline_analytics(name, days)
     last = analytics.window_end.date()
     first = last - timedelta(days=days - 1)
-    daily = services.storage.daily_totals(name, first, last)
+    daily = services.storage.daily_totals(analytics.pipeline_name, first, last)  # the stored name
     stages = list(analytics.stages)
     success_chart = horizontal_bars(
         [(s.stage_name, s.success_rate * 100, percent(s.success_rate)) for s in stages if s.total_runs],

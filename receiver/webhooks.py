@@ -82,6 +82,7 @@ def init_app(app: Flask) -> None:
     commenter = app.config.get("GITHUB_COMMENTER")
     if commenter is None:
         clients = app.config.get("GITHUB_CLIENTS") or GitHubClients(settings)
+        clients.check()  # a broken App key or API URL stops the start, in a line
         commenter = PRCommenter(clients)
     worker = WebhookWorker(db.services(app).storage, PhaseRules.from_settings(settings), commenter=commenter)
     background = bool(app.config.get("WEBHOOK_WORKER", not app.testing)) and enabled

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from .analytics import (
     trend,
     with_phases,
 )
-from .context import CIPipelineContext
+from .context import CIPipelineContext, url_safe_name
 from .errors import TrackerError
 from .metrics import PipelineStageMetrics
 from .phases import (
@@ -178,8 +179,10 @@ class CICDTracker:
     def get_pipeline_analytics(self, pipeline_name: str, days: int = 7) -> PipelineAnalytics:
         """Per-stage analytics of the last ``days`` days (exactly: an
         invocation ``days`` days and one second old is out), with
-        bottlenecks, trends and recommendations."""
+        bottlenecks, trends and recommendations. The name is looked up as
+        it is stored (see :func:`~tracker.context.url_safe_name`)."""
         check_days(days)
+        pipeline_name = url_safe_name(pipeline_name)
         end = self.clock()
         start = end - timedelta(days=days)
         stages = with_phases(self._stage_metrics(pipeline_name, start, end), self.ci_map)
@@ -207,6 +210,7 @@ class CICDTracker:
     ) -> PipelineStageMetrics | None:
         """One stage's metrics over the last ``days`` days, or ``None``."""
         check_days(days)
+        pipeline_name = url_safe_name(pipeline_name)
         end = self.clock()
         found = self._stage_metrics(pipeline_name, end - timedelta(days=days), end, stage=stage_name)
         return with_phases(found, self.ci_map)[0] if found else None
@@ -237,19 +241,26 @@ class CICDTracker:
         return target
 
 
-_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/([0-9]+))|/proc/self/fd/([0-9]+)")
+_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/([0-9]+))|/proc/(self|[0-9]+)/fd/([0-9]+)")
 
 
 def _open_descriptor(target: Path) -> int | None:
-    """The descriptor number ``target`` names, if it names one of this
-    process's (``/dev/stdout`` → 1)."""
-    match = _DESCRIPTOR.fullmatch(str(target))
-    if match is None:
-        return None
-    std, fd, proc_fd = match.groups()
-    if std is not None:
-        return {"in": 0, "out": 1, "err": 2}[std]
-    return int(fd or proc_fd)
+    """The descriptor number ``target`` names, if it or a link on the way
+    to its file names one of this process's (``/dev/stdout`` → 1)."""
+    path = target
+    for _ in range(40):  # the kernel's limit of links followed
+        match = _DESCRIPTOR.fullmatch(os.path.normpath(path))
+        if match is not None:
+            std, fd, pid, proc_fd = match.groups()
+            if std is not None:
+                return {"in": 0, "out": 1, "err": 2}[std]
+            if fd is not None:
+                return int(fd)
+            return int(proc_fd) if pid in ("self", str(os.getpid())) else None
+        if not path.is_symlink():
+            return None
+        path = path.parent / os.readlink(path)
+    return None
 
 
 def write_atomically(target: Path, text: str) -> None:
@@ -265,7 +276,9 @@ def write_atomically(target: Path, text: str) -> None:
     fd = _open_descriptor(target)
     if fd is not None:
         for stream in (sys.stdout, sys.stderr):  # what was printed before comes first
-            stream.flush()
+            if stream is not None:
+                with contextlib.suppress(ValueError, OSError):  # closed
+                    stream.flush()
         data = text.encode("utf-8")
         while data:
             data = data[os.write(fd, data) :]

@@ -146,10 +146,11 @@ def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], messag
     ("url", "shown"),
     [
         ("foo://bar", "foo://bar: Can't load plugin: sqlalchemy.dialects:foo"),
-        ("mysql://user:secret@db/ci", "mysql://user:***@db/ci: No module named"),
+        ("mysql://user:secret@db/ci", "mysql://user:***@db/ci: mysql is not supported"),
         ("postgresql://user:secret@db:abc/ci", "postgresql://…: invalid literal for int()"),
-        ("sqlite+aiosqlite:///ci.db", "sqlite+aiosqlite:///ci.db: "),
-        ("sqlite+pysqlcipher://:secret@/ci.db", "sqlite+pysqlcipher://:***@/ci.db: Invalid argument"),
+        ("sqlite+aiosqlite:///ci.db", "sqlite+aiosqlite:///ci.db: sqlite+aiosqlite is an async driver"),
+        ("sqlite+pysqlcipher://:secret@/ci.db", "sqlite+pysqlcipher://:***@/ci.db: sqlite+pysqlcipher is"),
+        ("postgresql+pg8000://user:secret@db/ci", "postgresql+pg8000://user:***@db/ci: No module named"),
     ],
 )
 def test_a_database_url_we_cannot_use_is_one_line(url: str, shown: str) -> None:

@@ -4,11 +4,14 @@ GitHub Actions (and act) environment."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tracker.cicd import CICDTracker
 from tracker.context import CIPipelineContext
+from tracker.storage import SkillsStorage
 
 VALID: dict[str, Any] = {
     "pipeline_name": "test-pipeline",
@@ -300,3 +303,15 @@ def test_bad_run_attempt_variable(attempt: str) -> None:
 def test_malformed_variable_is_a_validation_error() -> None:
     with pytest.raises(ValueError, match="git_commit 'not-a-sha' must be 7 to 40 hexadecimal"):
         CIPipelineContext.from_github_env({**ACT_ENV, "GITHUB_SHA": "not-a-sha"})
+
+
+def test_a_pipeline_is_found_by_the_name_it_was_sent_with(tmp_path: Path) -> None:
+    """Stored with dot leaders, looked up as sent: analytics, reports and
+    the stage summary map the name the same way."""
+    tracker = CICDTracker(storage=SkillsStorage(tmp_path / "n.db"))
+    ctx = CIPipelineContext("./test", "1", "abcdef1", "main", "ci", "push")
+    tracker.track_pipeline_stage(ctx, "lint", "ruff-check", True, 2.0)
+    assert [s.total_runs for s in tracker.get_pipeline_analytics("./test").stages] == [1]
+    assert tracker.get_pipeline_analytics("\u2024/test").pipeline_name == "\u2024/test"
+    summary = tracker.get_stage_summary("./test", "lint")
+    assert summary is not None and summary.total_runs == 1

@@ -316,6 +316,22 @@ def test_export_to_stdout_keeps_what_stdout_was_redirected_to(tracker: CICDTrack
     assert json.loads("\n".join(rest[:-1]))["pipeline_name"] == "CI"
     assert done.stderr.strip() == "wrote /dev/stdout"
 
+    # Through a link to /dev/stdout: the same, redirected or piped.
+    link = tmp_path / "to-stdout"
+    link.symlink_to("/dev/stdout")
+    out.write_text("kept\n")
+    export = f'"{cli}" --database "{db}" export CI "{link}"'
+    done = subprocess.run(["bash", "-c", f"{export} >> '{out}'"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith("kept\n{") and link.is_symlink()
+    piped = f"{export} | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"pipeline_name\"])'"
+    done = subprocess.run(["bash", "-c", piped], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, "CI\n"), done.stderr
+    # stdout closed: a clear error, not a traceback.
+    done = subprocess.run(["bash", "-c", f"{export} >&-"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"Error: cannot write {link}: Bad file descriptor" in done.stderr
+
 
 def test_export_through_a_loop_of_links_is_an_error(tracker: CICDTracker, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"

@@ -11,6 +11,7 @@ import responses
 from click.testing import CliRunner
 from github import GithubException
 
+from receiver import create_app
 from receiver.cli import main
 from receiver.github_client import GitHubClients, GitHubNotConfigured
 from receiver.github_retry import GitHubCallFailed, RetryPolicy, call_with_retries, retry_after
@@ -104,6 +105,8 @@ def test_misconfigured_github_is_one_clear_error_everywhere(
     with pytest.raises(GitHubNotConfigured, match=message) as caught:
         clients.client(installation_id=1)
     assert "secret-bits" not in str(caught.value)
+    with pytest.raises(GitHubNotConfigured, match=message):  # gunicorn receiver.wsgi:app directly
+        create_app(Settings(github_app_id="12345", database_url=f"sqlite:///{tmp_path}/a.db").with_(**values))
     env = {f"SESSION_BUDDY_CI_{k.upper()}": v for k, v in values.items()}
     env.update(SESSION_BUDDY_CI_GITHUB_APP_ID="12345", SESSION_BUDDY_CI_DATA_DIR=str(tmp_path))
     for command in (["backfill", "o/r"], ["replay-deliveries"], ["serve", "--port", "1"]):

@@ -31,6 +31,36 @@ def _shown_url(url: str) -> str:
         return url.split(":", 1)[0] + "://…"
 
 
+_SUPPORTED = (
+    "SQLite and PostgreSQL are supported, for example sqlite:///ci.db or postgresql+psycopg://user@host/db"
+)
+
+
+def _check_url(url: str) -> None:
+    """Refuse, in one line, a URL that names no database this runs on: one
+    SQLAlchemy cannot parse (a port that is no number), another backend
+    (mysql://, foo://), an async driver, or an SQLite driver other than
+    the standard one (which storage swaps for one that loads sqlite-vec).
+
+    :raises StorageError: naming the URL, its password hidden.
+    """
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, ValueError) as exc:  # ValueError: the port
+        raise StorageError(f"cannot use the database {_shown_url(url)}: {exc} ({_SUPPORTED})") from exc
+    backend = parsed.get_backend_name()
+    problem = None
+    if backend not in ("sqlite", "postgresql"):
+        problem = f"{backend} is not supported"
+    elif getattr(dialect, "is_async", False):
+        problem = f"{parsed.drivername} is an async driver"
+    elif backend == "sqlite" and parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+        problem = f"{parsed.drivername} is not supported"
+    if problem:
+        raise StorageError(f"cannot use the database {_shown_url(url)}: {problem} ({_SUPPORTED})")
+
+
 def database_url(target: str | Path | None, settings: Settings | None = None) -> str:
     """A SQLAlchemy URL from a URL, a file path, or the settings' default.
 
@@ -70,19 +100,13 @@ class StorageBase:
         self.url = database_url(target, self.settings)
         if self.url.startswith("sqlite:///"):
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _check_url(self.url)
         try:
             self.engine, self.vector_enabled = make_engine(
                 self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
             )
-        except (ArgumentError, ImportError, TypeError, AttributeError, ValueError) as exc:
-            # A URL SQLAlchemy cannot parse (a port that is no number), a
-            # dialect or driver that is not installed (mysql://, foo://), or
-            # one that is no fit (an async driver, sqlcipher).
-            shown = _shown_url(self.url)
-            raise StorageError(
-                f"cannot use the database {shown}: {exc} (SQLite and PostgreSQL are supported, "
-                "for example sqlite:///ci.db or postgresql+psycopg://user@host/db)"
-            ) from None
+        except ImportError as exc:  # a PostgreSQL driver that is not installed
+            raise StorageError(f"cannot use the database {_shown_url(self.url)}: {exc}") from exc
         if migrate_schema:
             with self._errors("migrating the database"):
                 migrate.upgrade(self.engine)
