@@ -1,8 +1,10 @@
 r"""Safe Markdown from untrusted text (branch, stage, step and skill names,
-failure messages): no HTML, no mentions, no broken tables.
+failure messages): no HTML, no mentions, no math, no broken tables.
 
 >>> md_text("<img src=x> @octocat fix *all* | now")
 '&lt;img src=x&gt; @\u200boctocat fix \\*all\\* \\| now'
+>>> md_text("costs $x$")
+'costs <span>$</span>x<span>$</span>'
 >>> md_code("a `b` c")
 '`` a `b` c ``'
 """
@@ -16,6 +18,10 @@ import re
 # need no escape.)
 _PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _ZWSP = "\u200b"
+# GitHub renders $…$ and $$…$$ as math, and a backslash before the dollar
+# does not stop it outside math. Its documented way to show a literal
+# dollar there: wrap it in a span (our own HTML, added after escaping).
+_DOLLAR = "<span>$</span>"
 _MAX_INLINE = 300
 
 
@@ -28,12 +34,13 @@ def md_text(text: str, *, limit: int = _MAX_INLINE) -> str:
     """Text shown as itself in Markdown (tables, lists, headings): one line,
     HTML entities for ``<>&``, backslashes before Markdown punctuation, a
     zero-width space after ``@`` and ``#`` so no one is mentioned and no
-    issue linked."""
+    issue linked, and each ``$`` in a span so that GitHub shows no math."""
     flat = _one_line(text, limit)
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = _PUNCTUATION.sub(r"\\\1", flat)
     # A zero-width space keeps "@user" from mentioning and "#12" from linking.
-    return re.sub(r"([@#])(?=\w)", "\\1" + _ZWSP, flat)
+    flat = re.sub(r"([@#])(?=\w)", "\\1" + _ZWSP, flat)
+    return flat.replace("$", _DOLLAR)
 
 
 def md_code(text: str, *, limit: int = _MAX_INLINE) -> str:

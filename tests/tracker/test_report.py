@@ -150,7 +150,7 @@ def test_unknown_format(tracker: CICDTracker) -> None:
 
 # -- hostile names and messages ----------------------------------------------
 
-HOSTILE_STAGE = "<img src=x onerror=alert(1)> @octocat | [x](https://evil.example) `x` #12 *b*"
+HOSTILE_STAGE = "<img src=x onerror=alert(1)> @octocat | [x](https://evil.example) `x` #12 *b* $$a$$ $c$"
 HOSTILE_SKILL = "<script>alert(1)</script>@org/team|x"
 HOSTILE_ERROR = "<b>boom</b> @admin | `tick` [link](https://evil.example)\n\n| injected | row |"
 HOSTILE_PIPELINE = "CI <i>x</i> @ghost"
@@ -179,8 +179,11 @@ def test_markdown_escapes_hostile_text(tracker: CICDTracker) -> None:
     outside_code = re.sub(r"(?<!\\)(`+)(?!`).*?(?<!`)\1(?!`)", "", md)
     assert not re.search(r"(?<!\\)`", outside_code)  # the stage's backticks are escaped
     assert "\\`x\\`" in outside_code
-    # No raw HTML: every < from the data became &lt;.
-    assert "<" not in outside_code.replace("&lt;", "")
+    # No raw HTML: every < from the data became &lt;; the only tags are
+    # the spans that keep each $ from opening GitHub's math.
+    assert "<" not in outside_code.replace("&lt;", "").replace("<span>$</span>", "")
+    assert "$" not in outside_code.replace("<span>$</span>", "")
+    assert "<span>$</span><span>$</span>a<span>$</span><span>$</span> <span>$</span>c<span>$</span>" in md
     assert "&lt;img src=x onerror=alert(1)&gt;" in md
     # No mentions or issue links: "@" and "#" are never followed by a word character.
     assert not re.search(r"[@#]\w", outside_code)

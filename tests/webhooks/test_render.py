@@ -99,9 +99,11 @@ def test_no_sections() -> None:
 def test_names_are_escaped() -> None:
     text = render_pr_comment(
         report(
-            section("<img src=x> @team", [line("a|b <script> @octocat")], head_branch="x`y", html_url=None)
+            section("<img src=x> @team $x$", [line("a|b <script> @octocat")], head_branch="x`y", html_url=None)
         )
     )
+    # GitHub would render $x$ as math: each dollar is its own span.
+    assert "@\u200bteam <span>$</span>x<span>$</span>" in text
     assert "<img" not in text and "<script" not in text
     assert "&lt;img src=x&gt; @\u200bteam" in text
     assert "a\\|b &lt;script&gt; @\u200boctocat" in text
