@@ -1,4 +1,5 @@
-"""Writing the sticky PR comment, and finding a fork run's PR.
+"""Writing the sticky PR comment, finding a fork run's PR, and reading a
+workflow run that no webhook delivered.
 
 The comment is found by its hidden marker (or by the id stored the last
 time), edited if found, created otherwise. Every API call goes through
@@ -11,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
 
 from github import Github
 from github.Repository import Repository
@@ -39,7 +42,7 @@ class CommentWritten:
 
 @dataclass
 class PRCommenter:
-    """Comment writes and PR look-ups through PyGithub.
+    """Comment writes, PR and run look-ups through PyGithub.
 
     :param sleep: how to wait between retries (tests record the waits).
     """
@@ -139,3 +142,25 @@ class PRCommenter:
             f"looking up the pull request of {head_owner}:{head_branch} in {repository}", find, keep_lease
         )
         return found if isinstance(found, int) else None
+
+    def fetch_run(
+        self, repository: str, run_id: int, *, installation_id: int | None = None
+    ) -> dict[str, Any]:
+        """The ``workflow_run`` object of a run, as the API gives it
+        (``GET /repos/{o}/{r}/actions/runs/{id}``): the same fields a
+        ``workflow_run`` delivery carries, for its latest attempt.
+
+        :raises GitHubCallFailed: when GitHub keeps refusing (404: the run
+            is gone, or the credentials cannot see the repository).
+        """
+        gh = self.clients.client(installation_id=installation_id, repository=repository)
+        url = f"{self.clients.base_url}/repos/{quote(repository, safe='/')}/actions/runs/{run_id}"
+        answer = self._call(
+            f"reading run {run_id} of {repository}",
+            lambda: gh.requester.requestJsonAndCheck("GET", url),
+            _nothing,
+        )
+        data = answer[1] if isinstance(answer, tuple) else None
+        if not isinstance(data, dict):
+            raise GitHubCallFailed(f"reading run {run_id} of {repository}: the answer is no JSON object")
+        return data

@@ -1,5 +1,6 @@
-"""Work that follows a webhook's answer: applying stored deliveries, then
-writing PR comments.
+"""Work that follows a webhook's answer: applying stored deliveries,
+reading the runs that no delivery told of (:mod:`receiver.run_lookup`),
+then writing PR comments.
 
 One :class:`WebhookWorker` per process. Under gunicorn a daemon thread per
 worker process applies deliveries when one is stored (``notify``) and
@@ -29,6 +30,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tracker.errors import StorageError
 from tracker.github.ingest import Ingestor, ProcessStats
@@ -41,6 +43,7 @@ from tracker.storage.pr_comments import CommentJob, CommentJobKind
 
 from .github_retry import GitHubCallFailed
 from .pr_comments import PRCommenter
+from .run_lookup import RunLookup
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ class LeaseLost(Exception):
 #: unrenewed (a worker that dies is replaced after this).
 LEASE = "webhook-deliveries"
 LEASE_SECONDS = 30.0
+#: The lease of the process reading awaited runs from the API.
+RUN_LOOKUP_LEASE = "run-lookups"
+RUN_LOOKUP_LEASE_SECONDS = 300.0
 
 
 @dataclass
@@ -95,6 +101,7 @@ class WebhookWorker:
         self.max_defer_seconds = max_defer_seconds
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runs = RunLookup(storage, rules, self.commenter)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -109,6 +116,11 @@ class WebhookWorker:
         if self.commenter is not None:
             self.process_comment_jobs(stats)
         return stats
+
+    def look_up_runs(self, *, now: datetime | None = None) -> int:
+        """Read from the API the runs that completed jobs wait for (see
+        :class:`~receiver.run_lookup.RunLookup`); how many were stored."""
+        return self.runs.look_up(now=now)
 
     def process_comment_jobs(self, stats: WorkerStats, *, limit: int = 1000) -> None:
         """Claim and run comment jobs until none is left (a fork look-up
@@ -248,6 +260,15 @@ class WebhookWorker:
                 # Idle: let go, so the next delivery's own process can start at once.
                 self.storage.drop_lease(LEASE, self.owner)
                 break
+        # One process at a time, so that a run is read once; GitHub's retry
+        # waits may last longer than the deliveries' lease. The lease (a
+        # write) is taken only when there is a run to read.
+        due = self.runs.due()
+        if due and self.storage.take_lease(RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS):
+            try:
+                self.runs.read(due)
+            finally:
+                self.storage.drop_lease(RUN_LOOKUP_LEASE, self.owner)
         if self.commenter is not None:
             self.process_comment_jobs(WorkerStats())
 

@@ -99,7 +99,9 @@ def test_no_sections() -> None:
 def test_names_are_escaped() -> None:
     text = render_pr_comment(
         report(
-            section("<img src=x> @team $x$", [line("a|b <script> @octocat")], head_branch="x`y", html_url=None)
+            section(
+                "<img src=x> @team $x$", [line("a|b <script> @octocat")], head_branch="x`y", html_url=None
+            )
         )
     )
     # GitHub would render $x$ as math: each dollar is its own span.

@@ -9,6 +9,8 @@ same with a timestamp at least as late: a late ``in_progress`` after a
 A completed job becomes invocations (one per step, :mod:`tracker.github.stages`)
 once a ``workflow_run`` delivery of its run has told us the run number;
 until then it waits in ``github_job`` and the run's delivery releases it.
+A hook that sends only ``workflow_job`` events never tells: the receiver
+then reads the run from the API (:meth:`GitHubStateStore.runs_awaited`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ class Ingested:
     jobs_materialised: int  # jobs whose steps were stored (or found covered)
     invocations: int  # invocation rows added
     comments_requested: int  # PR comment (or fork look-up) jobs requested
+
+
+@dataclass(frozen=True)
+class AwaitedRun:
+    """A run that completed jobs wait for: no ``workflow_run`` delivery of
+    it was stored."""
+
+    repository: str
+    run_id: int
+    installation_id: int | None
+    jobs: int  # completed jobs waiting
+    since: datetime  # when the first of them was stored
 
 
 def _insert_for(dialect: str) -> Any:
@@ -297,6 +311,28 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
         return [JobWindow(r.name, r.started_at, r.completed_at) for r in rows]
 
     # -- reads ------------------------------------------------------------
+
+    def runs_awaited(self, *, stored_before: datetime, limit: int = 20) -> list[AwaitedRun]:
+        """Runs with completed jobs stored before ``stored_before`` (naive
+        UTC) and still waiting, because no attempt of the run is stored.
+        Oldest first; a partial index keeps this cheap on a large table."""
+        j = github_job
+        known = select(github_run.c.run_id).where(github_run.c.run_id == j.c.run_id).exists()
+        first = func.min(j.c.recorded_at)
+        query = (
+            select(j.c.repository, j.c.run_id, func.max(j.c.installation_id), func.count(), first)
+            .where(j.c.materialised_at.is_(None), j.c.status_rank == COMPLETED, ~known)
+            .group_by(j.c.repository, j.c.run_id)
+            .having(first < stored_before)
+            .order_by(first, j.c.run_id)
+            .limit(limit)
+        )
+        with self.read("finding jobs that wait for their run") as conn:
+            rows = conn.execute(query).all()
+        return [
+            AwaitedRun(repo, int(run_id), None if inst is None else int(inst), int(n), since)
+            for repo, run_id, inst, n, since in rows
+        ]
 
     def github_run(self, run_id: int, run_attempt: int = 1) -> dict[str, Any] | None:
         """The stored state of a run attempt."""

@@ -411,6 +411,15 @@ github_job = Table(
 )
 Index("ix_github_job_run", github_job.c.run_id, github_job.c.run_attempt)
 Index("ix_github_job_build", github_job.c.pipeline_name, github_job.c.build_number)
+# Jobs whose steps are not stored yet: few, whatever the table's size, and
+# looked for every few seconds (completed jobs whose run is unknown).
+Index(
+    "ix_github_job_waiting",
+    github_job.c.status_rank,
+    github_job.c.recorded_at,
+    sqlite_where=github_job.c.materialised_at.is_(None),
+    postgresql_where=github_job.c.materialised_at.is_(None),
+)
 
 #: Which run attempts belong to which pull request.
 github_pr_run = Table(
