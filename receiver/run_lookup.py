@@ -42,6 +42,8 @@ RUN_RECHECK_SECONDS = 60.0
 RUN_LOOKUP_MAX_WAIT_SECONDS = 3600.0
 #: Runs named in the log without credentials, remembered to say it once.
 _TOLD_AT_MOST = 10_000
+#: Runs told to wait that the query leaves out (those that wait longest).
+_SKIP_AT_MOST = 1000
 
 
 class RunLookup:
@@ -67,14 +69,20 @@ class RunLookup:
         UTC), and no earlier read asked to wait longer. Without credentials
         there is nothing to read: the runs are named in the log instead."""
         now = now or utcnow()
-        awaited = self.storage.runs_awaited(
-            stored_before=now - timedelta(seconds=RUN_LOOKUP_AFTER_SECONDS), limit=5 * limit
-        )
+        stored_before = now - timedelta(seconds=RUN_LOOKUP_AFTER_SECONDS)
         if self.commenter is None:
-            self._tell(awaited)
+            self._tell(self.storage.runs_awaited(stored_before=stored_before, limit=limit))
             return []
+        # Runs told to wait are left out in the query, so that runs GitHub
+        # keeps refusing (a deleted run, a repository the credentials cannot
+        # see) never hold back the newer ones.
         clock = self.clock()
-        return [run for run in awaited if self._next.get(run.run_id, (0.0, 0))[0] <= clock][:limit]
+        if len(self._next) > 2 * _SKIP_AT_MOST:
+            # Forget runs that are due: read again, they come back if still awaited.
+            self._next = {run_id: entry for run_id, entry in self._next.items() if entry[0] > clock}
+        waiting = sorted((when, run_id) for run_id, (when, _) in self._next.items() if when > clock)
+        skip = {run_id for _, run_id in waiting[-_SKIP_AT_MOST:]}
+        return self.storage.runs_awaited(stored_before=stored_before, limit=limit, skip=skip)
 
     def read(self, runs: list[AwaitedRun]) -> int:
         """Read ``runs`` and store the completed ones. A run still going is

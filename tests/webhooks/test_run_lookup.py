@@ -149,6 +149,30 @@ def test_a_run_that_cannot_be_read_is_tried_again_later_and_later(
     assert storage.count_invocations() == 0  # the jobs still wait, stored
 
 
+def test_runs_github_keeps_refusing_never_hold_back_newer_ones(
+    gh_client: FlaskClient, gh_worker: WebhookWorker, api: responses.RequestsMock, clock: Clock
+) -> None:
+    runs = [RUN + n for n in range(8)]
+    for n, run_id in enumerate(runs):
+        post(gh_client, "workflow_job", job_payload(job_id=500 + n, run_id=run_id))
+        clock.now += 1
+    gh_worker.process_pending()
+    for run_id in runs[:-1]:  # deleted runs, say
+        api.add(
+            responses.GET,
+            f"{GH}/repos/{REPO}/actions/runs/{run_id}",
+            json={"message": "Not Found"},
+            status=404,
+        )
+    api.add(
+        responses.GET, f"{GH}/repos/{REPO}/actions/runs/{runs[-1]}", json=api_run(run_id=runs[-1], prs=())
+    )
+    later = utcnow() + LATER
+    stored = [gh_worker.runs.read(gh_worker.runs.due(now=later, limit=1)) for _ in runs]
+    assert [c[1].rsplit("/", 1)[1] for c in calls(api)] == [str(r) for r in runs]  # each read once, in turn
+    assert stored == [0] * 7 + [1]
+
+
 def test_a_run_delivered_in_time_is_not_read(
     gh_client: FlaskClient, gh_worker: WebhookWorker, storage: SkillsStorage, api: responses.RequestsMock
 ) -> None:

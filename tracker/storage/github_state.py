@@ -15,6 +15,7 @@ then reads the run from the API (:meth:`GitHubStateStore.runs_awaited`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -312,16 +313,22 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
 
     # -- reads ------------------------------------------------------------
 
-    def runs_awaited(self, *, stored_before: datetime, limit: int = 20) -> list[AwaitedRun]:
+    def runs_awaited(
+        self, *, stored_before: datetime, limit: int = 20, skip: Collection[int] = ()
+    ) -> list[AwaitedRun]:
         """Runs with completed jobs stored before ``stored_before`` (naive
-        UTC) and still waiting, because no attempt of the run is stored.
-        Oldest first; a partial index keeps this cheap on a large table."""
+        UTC) and still waiting, because no attempt of the run is stored;
+        none of the run ids in ``skip``. Oldest first; a partial index keeps
+        this cheap on a large table."""
         j = github_job
         known = select(github_run.c.run_id).where(github_run.c.run_id == j.c.run_id).exists()
         first = func.min(j.c.recorded_at)
+        wanted = [j.c.materialised_at.is_(None), j.c.status_rank == COMPLETED, ~known]
+        if skip:
+            wanted.append(j.c.run_id.not_in(sorted(skip)))
         query = (
             select(j.c.repository, j.c.run_id, func.max(j.c.installation_id), func.count(), first)
-            .where(j.c.materialised_at.is_(None), j.c.status_rank == COMPLETED, ~known)
+            .where(*wanted)
             .group_by(j.c.repository, j.c.run_id)
             .having(first < stored_before)
             .order_by(first, j.c.run_id)
