@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 from collections.abc import Callable
 
 from .analytics import PipelineAnalytics, Priority
-from .markdown import md_code, md_text
+from .markdown import CONTROL, md_code, md_text
 from .metrics import PipelineStageMetrics
 
 
@@ -138,16 +137,10 @@ def render_markdown(a: PipelineAnalytics, *, heading_level: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Every control character but the newline: names and failure messages come
-# from CI logs, where colour codes are common, and an escape sequence printed
-# to a terminal can rewrite what it shows.
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
 def render_text(a: PipelineAnalytics) -> str:
     """The report as aligned plain text for a terminal; control characters
     from the data show as ``?``."""
-    return _CONTROL.sub("?", _render_text(a))
+    return CONTROL.sub("?", _render_text(a))
 
 
 def _render_text(a: PipelineAnalytics) -> str:
