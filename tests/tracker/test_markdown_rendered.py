@@ -32,7 +32,7 @@ _TAG = re.compile(r"</?([a-z0-9]+)[^>]*>")
 
 def render(markdown: str) -> str:
     # UNSAFE keeps raw HTML in the output, so that any the text let through shows.
-    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    return str(cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE))
 
 
 def shown(rendered: str) -> str:
