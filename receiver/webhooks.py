@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from tracker.errors import TrackerError
-from tracker.github.errors import SignatureError, WebhookError
+from tracker.github.errors import PayloadError, SignatureError, WebhookError
 from tracker.github.events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, header, parse_event
 from tracker.github.ingest import INGESTED_EVENTS
 from tracker.github.rules import PhaseRules
@@ -30,6 +30,7 @@ from .errors import error_response
 from .github_client import GitHubClients
 from .openapi import describe, error, json_body
 from .pr_comments import PRCommenter
+from .stage_input import find_bad_text
 from .webhook_worker import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,11 @@ def _refuse(status: int, code: str, message: str, delivery: str | None) -> Respo
 
 
 def _validate(event: str, payload: dict[str, object]) -> None:
+    # A "\ud800" escape parses, but no database stores it: refused here, not
+    # acknowledged and then failing in the worker for ever.
+    bad = find_bad_text(payload, "payload")
+    if bad:
+        raise PayloadError(f"{bad} is text that is not valid Unicode (a lone surrogate)")
     if event == "workflow_run":
         parse_workflow_run(payload)
     elif event == "workflow_job":
@@ -254,7 +260,10 @@ describe(
                     "404": error("Webhooks are off on this receiver"),
                     "413": error("Body larger than SESSION_BUDDY_CI_WEBHOOK_MAX_BYTES"),
                     "415": error("Content-Type is neither JSON nor form-encoded"),
-                    "422": error("A workflow_run or workflow_job payload without a field we need"),
+                    "422": error(
+                        "A workflow_run or workflow_job payload without a field we need, "
+                        "or with text that is not valid Unicode"
+                    ),
                     "503": error("Database unavailable; redeliver later"),
                 },
             }

@@ -14,7 +14,7 @@ from receiver import create_app
 from receiver.webhook_worker import WebhookWorker
 from receiver.webhooks import WebhookConfigError
 from tests.conftest import WEBHOOK_SECRET
-from tests.webhooks.helpers import HOOKS, fixture_files, post, raw, sample
+from tests.webhooks.helpers import HOOKS, fixture_files, job_payload, post, raw, run_payload, sample
 from tracker.github.signature import sign
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage
@@ -330,6 +330,26 @@ class TestBadDeliveries:
         assert response.get_json() == {"error": "invalid_payload", "message": message}
         assert storage.delivery_counts() == {}
         assert any("d-missing-field" in r.getMessage() and message in r.getMessage() for r in caplog.records)
+
+    @pytest.mark.parametrize(
+        ("event", "place", "field"),
+        [
+            ("workflow_run", lambda p: p["workflow_run"], "payload.workflow_run.name"),
+            ("workflow_job", lambda p: p["workflow_job"]["steps"][0], "payload.workflow_job.steps[0].name"),
+        ],
+    )
+    def test_lone_surrogate_is_422_not_acknowledged(
+        self, client: FlaskClient, storage: SkillsStorage, event: str, place: Any, field: str
+    ) -> None:
+        payload = run_payload() if event == "workflow_run" else job_payload()
+        place(payload)["name"] = "lint \ud800"
+        response = post(client, event, payload, delivery="d-surrogate")
+        assert response.status_code == 422
+        assert response.get_json() == {
+            "error": "invalid_payload",
+            "message": f"{field} is text that is not valid Unicode (a lone surrogate)",
+        }
+        assert storage.delivery_counts() == {}
 
     def test_form_encoded_delivery_is_accepted(
         self, client: FlaskClient, worker: WebhookWorker, storage: SkillsStorage
