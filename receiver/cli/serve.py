@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
 from tracker.errors import TrackerError
 from tracker.settings import PREFIX, Settings
 from tracker.storage import SkillsStorage, database_url
+from tracker.storage.base import shown_url
 
 from ..apitoken import ensure_api_token
 from ..github_client import GitHubClients
@@ -193,7 +193,7 @@ def serve(
     )
     log.info(
         "serving %s on http://%s with %s %s workers",
-        make_url(settings.resolved_database_url).render_as_string(hide_password=True),
+        shown_url(settings.resolved_database_url),
         options["bind"],
         options["workers"],
         options["worker_class"],

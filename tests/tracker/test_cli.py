@@ -151,6 +151,7 @@ def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], messag
         ("sqlite+aiosqlite:///ci.db", "sqlite+aiosqlite:///ci.db: sqlite+aiosqlite is an async driver"),
         ("sqlite+pysqlcipher://:secret@/ci.db", "sqlite+pysqlcipher://:***@/ci.db: sqlite+pysqlcipher is"),
         ("postgresql+pg8000://user:secret@db/ci", "postgresql+pg8000://user:***@db/ci: No module named"),
+        ("mysql://user@db/ci?PassWord=secret&x=1", "mysql://user@db/ci?PassWord=hidden&x=1: mysql is not"),
     ],
 )
 def test_a_database_url_we_cannot_use_is_one_line(url: str, shown: str) -> None:

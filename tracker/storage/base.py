@@ -22,13 +22,25 @@ from .rawwrite import writer_lock
 log = logging.getLogger(__name__)
 
 
-def _shown_url(url: str) -> str:
-    """``url`` for a message: its password hidden, or only its scheme when
-    it does not parse (it may hold a password all the same)."""
+#: Query parameters libpq reads a secret from (``?password=…`` is as valid
+#: as ``user:password@``).
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+def shown_url(url: str) -> str:
+    """``url`` for a log line or a message: its password hidden, in the
+    user part and in the query, or only its scheme when it does not parse
+    (it may hold a password all the same).
+
+    >>> shown_url("postgresql+psycopg://ci:s3cret@db/ci?sslmode=require&password=s3cret")
+    'postgresql+psycopg://ci:***@db/ci?password=hidden&sslmode=require'
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is no number
         return url.split(":", 1)[0] + "://…"
+    hidden = {k: "hidden" for k in parsed.query if k.lower() in _SECRET_PARAMETERS}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 _SUPPORTED = (
@@ -48,7 +60,7 @@ def _check_url(url: str) -> None:
         parsed = make_url(url)
         dialect = parsed.get_dialect()
     except (ArgumentError, ValueError) as exc:  # ValueError: the port
-        raise StorageError(f"cannot use the database {_shown_url(url)}: {exc} ({_SUPPORTED})") from exc
+        raise StorageError(f"cannot use the database {shown_url(url)}: {exc} ({_SUPPORTED})") from exc
     backend = parsed.get_backend_name()
     problem = None
     if backend not in ("sqlite", "postgresql"):
@@ -58,7 +70,7 @@ def _check_url(url: str) -> None:
     elif backend == "sqlite" and parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
         problem = f"{parsed.drivername} is not supported"
     if problem:
-        raise StorageError(f"cannot use the database {_shown_url(url)}: {problem} ({_SUPPORTED})")
+        raise StorageError(f"cannot use the database {shown_url(url)}: {problem} ({_SUPPORTED})")
 
 
 def database_url(target: str | Path | None, settings: Settings | None = None) -> str:
@@ -106,7 +118,7 @@ class StorageBase:
                 self.url, synchronous=self.settings.sqlite_synchronous, vector=vector
             )
         except ImportError as exc:  # a PostgreSQL driver that is not installed
-            raise StorageError(f"cannot use the database {_shown_url(self.url)}: {exc}") from exc
+            raise StorageError(f"cannot use the database {shown_url(self.url)}: {exc}") from exc
         if migrate_schema:
             with self._errors("migrating the database"):
                 migrate.upgrade(self.engine)
