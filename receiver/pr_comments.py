@@ -144,23 +144,28 @@ class PRCommenter:
         return found if isinstance(found, int) else None
 
     def fetch_run(
-        self, repository: str, run_id: int, *, installation_id: int | None = None
+        self, repository: str, run_id: int, attempt: int, *, installation_id: int | None = None
     ) -> dict[str, Any]:
-        """The ``workflow_run`` object of a run, as the API gives it
-        (``GET /repos/{o}/{r}/actions/runs/{id}``): the same fields a
-        ``workflow_run`` delivery carries, for its latest attempt.
+        """One attempt of a run, as the API gives it
+        (``GET /repos/{o}/{r}/actions/runs/{id}/attempts/{n}``): the fields
+        a ``workflow_run`` delivery carries.
 
         :raises GitHubCallFailed: when GitHub keeps refusing (404: the run
             is gone, or the credentials cannot see the repository).
         """
-        gh = self.clients.client(installation_id=installation_id, repository=repository)
-        url = f"{self.clients.base_url}/repos/{quote(repository, safe='/')}/actions/runs/{run_id}"
-        answer = self._call(
-            f"reading run {run_id} of {repository}",
-            lambda: gh.requester.requestJsonAndCheck("GET", url),
+        where = f"run {run_id} (attempt {attempt}) of {repository}"
+        gh = self._call(
+            f"reading {where}: signing in",
+            lambda: self.clients.client(installation_id=installation_id, repository=repository),
             _nothing,
+        )
+        assert isinstance(gh, Github)
+        path = f"/repos/{quote(repository, safe='/')}/actions/runs/{run_id}/attempts/{attempt}"
+        url = self.clients.base_url + path
+        answer = self._call(
+            f"reading {where}", lambda: gh.requester.requestJsonAndCheck("GET", url), _nothing
         )
         data = answer[1] if isinstance(answer, tuple) else None
         if not isinstance(data, dict):
-            raise GitHubCallFailed(f"reading run {run_id} of {repository}: the answer is no JSON object")
+            raise GitHubCallFailed(f"reading {where}: the answer is no JSON object")
         return data

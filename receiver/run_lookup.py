@@ -1,161 +1,147 @@
-"""Runs that no webhook delivered, read from the GitHub API.
+"""Run attempts that no webhook delivered, read from the GitHub API.
 
 A completed job becomes stage invocations once its run's number is known,
-and only a ``workflow_run`` delivery tells it. A hook subscribed to
-"Workflow jobs" alone never sends one, so its jobs would wait for ever.
-After :data:`RUN_LOOKUP_AFTER_SECONDS` the receiver reads such a run from
-the API (``GET /repos/{owner}/{repo}/actions/runs/{id}``) and stores it as
-the delivery would have: the jobs' steps follow, and a pull request gets
-its comment. Without GitHub credentials it names each such run once in the
-log, with what to subscribe to.
+and a PR comment is asked for when a run attempt completes; only a
+``workflow_run`` delivery tells either. A hook subscribed to "Workflow
+jobs" alone never sends one. So each completed job whose run attempt is not
+stored notes the attempt as awaited (``github_run_awaited``); a minute
+later the receiver reads it (``GET /repos/{o}/{r}/actions/runs/{id}/attempts/{n}``)
+and, once it has completed, stores it as a ``workflow_run`` delivery of its
+own (``api-run-{id}-{attempt}``), which the usual delivery processing then
+applies: the jobs' steps follow, and a pull request gets its comment.
+
+The schedule lives in the database, so every process keeps to it: a run
+still going is read again each minute, a failed read waits twice as long
+as the last (up to an hour). Without GitHub credentials each awaited run is
+named in the log, once a day, with what to subscribe to.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from tracker.errors import StorageError
 from tracker.github.errors import PayloadError
-from tracker.github.rules import PhaseRules
 from tracker.github.workflows import COMPLETED, STATUS_RANK, parse_workflow_run
 from tracker.records import utcnow
 from tracker.storage import SkillsStorage
 from tracker.storage.github_state import AwaitedRun
+from tracker.storage.webhooks import DeliveryStatus
 
-from .github_client import GitHubNotConfigured
-from .github_retry import GitHubCallFailed
 from .pr_comments import PRCommenter
 
 log = logging.getLogger(__name__)
 
-#: How long completed jobs wait for their run's own delivery before the run
-#: is read from the API. A hook that sends ``workflow_run`` delivers it
-#: within seconds; one that sends only ``workflow_job`` never does.
-RUN_LOOKUP_AFTER_SECONDS = 60.0
-#: Until a looked-up run completes, it is read again this often; its jobs'
-#: steps are stored (and its PR commented on) once it has.
+#: Until a run attempt completes, it is read again this often.
 RUN_RECHECK_SECONDS = 60.0
-#: After a failed read the next waits twice as long as the last, up to this.
+#: A failed read waits this long, twice as long after each further failure,
+#: up to :data:`RUN_LOOKUP_MAX_WAIT_SECONDS`.
+RUN_RETRY_SECONDS = 60.0
 RUN_LOOKUP_MAX_WAIT_SECONDS = 3600.0
-#: Runs named in the log without credentials, remembered to say it once.
-_TOLD_AT_MOST = 10_000
-#: Runs told to wait that the query leaves out (those that wait longest).
-_SKIP_AT_MOST = 1000
+#: Without credentials, how often an awaited run is named in the log.
+TELL_EVERY_SECONDS = 86_400.0
+
+
+def delivery_id(run: AwaitedRun) -> str:
+    """The id of the delivery a read run attempt is stored as."""
+    return f"api-run-{run.run_id}-{run.run_attempt}"
 
 
 class RunLookup:
-    """Reads awaited runs through ``commenter``'s GitHub clients (``None``:
-    no credentials, so it only tells). One per process; what to read again
-    when is kept in memory (a restart reads sooner, nothing more)."""
+    """Reads awaited run attempts through ``commenter``'s GitHub clients
+    (``None``: no credentials, so it only tells what to subscribe to)."""
 
-    def __init__(self, storage: SkillsStorage, rules: PhaseRules, commenter: PRCommenter | None) -> None:
+    def __init__(self, storage: SkillsStorage, commenter: PRCommenter | None) -> None:
         self.storage = storage
-        self.rules = rules
         self.commenter = commenter
-        self._next: dict[int, tuple[float, int]] = {}  # run id → (monotonic time, failures)
-        self._told: set[int] = set()
-        self.clock: Callable[[], float] = time.monotonic  # tests move it on
-
-    def look_up(self, *, now: datetime | None = None) -> int:
-        """Read and store what :meth:`due` finds; how many runs were stored."""
-        return self.read(self.due(now=now))
 
     def due(self, *, now: datetime | None = None, limit: int = 20) -> list[AwaitedRun]:
-        """Up to ``limit`` runs to read now: their completed jobs have waited
-        more than :data:`RUN_LOOKUP_AFTER_SECONDS` (from ``now``, naive
-        UTC), and no earlier read asked to wait longer. Without credentials
-        there is nothing to read: the runs are named in the log instead."""
+        """The awaited run attempts to read now (``now``: naive UTC).
+        Without credentials there is nothing to read: they are named in
+        the log instead."""
         now = now or utcnow()
-        stored_before = now - timedelta(seconds=RUN_LOOKUP_AFTER_SECONDS)
+        runs = self.storage.runs_due(now, limit=limit)
         if self.commenter is None:
-            self._tell(self.storage.runs_awaited(stored_before=stored_before, limit=limit))
+            for run in runs:
+                log.warning(
+                    "completed jobs of run %s (attempt %s) in %s wait for its workflow_run delivery: "
+                    'subscribe the webhook to "Workflow runs" too, or set GitHub credentials so that '
+                    "the receiver reads the run from the API",
+                    run.run_id,
+                    run.run_attempt,
+                    run.repository,
+                )
+                self.storage.reschedule_run(run, now + timedelta(seconds=TELL_EVERY_SECONDS))
             return []
-        # Runs told to wait are left out in the query, so that runs GitHub
-        # keeps refusing (a deleted run, a repository the credentials cannot
-        # see) never hold back the newer ones.
-        clock = self.clock()
-        if len(self._next) > 2 * _SKIP_AT_MOST:
-            # Forget runs that are due: read again, they come back if still awaited.
-            self._next = {run_id: entry for run_id, entry in self._next.items() if entry[0] > clock}
-        waiting = sorted((when, run_id) for run_id, (when, _) in self._next.items() if when > clock)
-        skip = {run_id for _, run_id in waiting[-_SKIP_AT_MOST:]}
-        return self.storage.runs_awaited(stored_before=stored_before, limit=limit, skip=skip)
+        return runs
 
-    def read(self, runs: list[AwaitedRun]) -> int:
-        """Read ``runs`` and store the completed ones. A run still going is
-        read again :data:`RUN_RECHECK_SECONDS` later; a failed read waits
-        twice as long as the last. Returns how many runs were stored."""
+    def read(self, runs: list[AwaitedRun], *, now: datetime | None = None) -> int:
+        """Read ``runs``; store each completed one as a pending delivery.
+        Returns how many were stored."""
+        now = now or utcnow()
         stored = 0
         for run in runs:
-            failures = self._next.get(run.run_id, (0.0, 0))[1]
             try:
-                completed = self._read(run)
-            except (GitHubCallFailed, GitHubNotConfigured, PayloadError, StorageError) as exc:
-                wait = min(RUN_LOOKUP_AFTER_SECONDS * 2**failures, RUN_LOOKUP_MAX_WAIT_SECONDS)
-                self._next[run.run_id] = (self.clock() + wait, failures + 1)
+                stored += self._read(run, now)
+            except Exception as exc:  # whatever went wrong, wait and try again
+                failures = run.failures + 1
+                wait = min(RUN_RETRY_SECONDS * 2 ** (failures - 1), RUN_LOOKUP_MAX_WAIT_SECONDS)
+                error = f"{type(exc).__name__}: {exc}"
                 log.warning(
-                    "run %s of %s, which completed jobs (%d) wait for, could not be read "
-                    "(next in %.0f s): %s",
+                    "run %s (attempt %s) of %s, which completed jobs wait for, could not be read "
+                    "(next try in %.0f s): %s",
                     run.run_id,
+                    run.run_attempt,
                     run.repository,
-                    run.jobs,
                     wait,
-                    exc,
+                    error,
                 )
-                continue
-            if completed:
-                self._next.pop(run.run_id, None)
-                stored += 1
-            else:
-                self._next[run.run_id] = (self.clock() + RUN_RECHECK_SECONDS, 0)
+                self.storage.reschedule_run(
+                    run, now + timedelta(seconds=wait), failures=failures, error=error
+                )
         return stored
 
-    def _read(self, awaited: AwaitedRun) -> bool:
-        """Read one run; store it if it has completed (and say whether)."""
+    def _read(self, run: AwaitedRun, now: datetime) -> int:
         assert self.commenter is not None
         data = self.commenter.fetch_run(
-            awaited.repository, awaited.run_id, installation_id=awaited.installation_id
+            run.repository, run.run_id, run.run_attempt, installation_id=run.installation_id
         )
+        # Read again later, whatever happens next: a stored delivery that
+        # fails to apply leaves the run awaited, and it is read once more.
+        self.storage.reschedule_run(run, now + timedelta(seconds=RUN_RECHECK_SECONDS))
         if STATUS_RANK.get(str(data.get("status"))) != COMPLETED:
-            return False
+            return 0
         repository = data.get("repository")
         payload: dict[str, object] = {
             "action": "completed",
             "workflow_run": data,
             "repository": {
                 **(repository if isinstance(repository, dict) else {}),
-                "full_name": awaited.repository,
+                "full_name": run.repository,
             },
         }
-        if awaited.installation_id is not None:
-            payload["installation"] = {"id": awaited.installation_id}
-        run = parse_workflow_run(payload)
-        if run.run_id != awaited.run_id:
-            raise PayloadError(f"GitHub answered with run {run.run_id} when asked for run {awaited.run_id}")
-        done = self.storage.ingest_workflow_run(run, rules=self.rules, comments=True)
-        log.info(
-            "read run %s of %s from GitHub (no workflow_run delivery): %d jobs' steps stored",
-            run.run_id,
-            run.repository,
-            done.jobs_materialised,
+        if run.installation_id is not None:
+            payload["installation"] = {"id": run.installation_id}
+        # Checked as a delivery is before it is stored: what would fail to
+        # apply is a failed read instead, retried later and later.
+        parsed = parse_workflow_run(payload)
+        if (parsed.run_id, parsed.run_attempt) != (run.run_id, run.run_attempt):
+            raise PayloadError(f"GitHub answered with run {parsed.run_id} attempt {parsed.run_attempt}")
+        receipt = self.storage.store_delivery(
+            delivery_id=delivery_id(run),
+            event="workflow_run",
+            action="completed",
+            hook_id=None,
+            body=json.dumps(payload).encode(),
+            content_type="application/json",
+            status=DeliveryStatus.PENDING,
         )
-        return True
-
-    def _tell(self, awaited: list[AwaitedRun]) -> None:
-        for run in awaited:
-            if run.run_id in self._told:
-                continue
-            if len(self._told) >= _TOLD_AT_MOST:
-                self._told.clear()
-            self._told.add(run.run_id)
-            log.warning(
-                "completed jobs (%d) of run %s in %s wait for its workflow_run delivery: subscribe the "
-                'webhook to "Workflow runs" too, or set GitHub credentials so that the receiver '
-                "reads the run from the API",
-                run.jobs,
-                run.run_id,
-                run.repository,
-            )
+        log.info(
+            "read run %s (attempt %s) of %s from GitHub, as no workflow_run delivery came: %s",
+            run.run_id,
+            run.run_attempt,
+            run.repository,
+            "queued" if receipt.new or receipt.requeued else "stored before",
+        )
+        return 1

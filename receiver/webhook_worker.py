@@ -101,7 +101,7 @@ class WebhookWorker:
         self.max_defer_seconds = max_defer_seconds
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.runs = RunLookup(storage, rules, self.commenter)
+        self.runs = RunLookup(storage, self.commenter)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,9 +118,10 @@ class WebhookWorker:
         return stats
 
     def look_up_runs(self, *, now: datetime | None = None) -> int:
-        """Read from the API the runs that completed jobs wait for (see
-        :class:`~receiver.run_lookup.RunLookup`); how many were stored."""
-        return self.runs.look_up(now=now)
+        """Read the run attempts that completed jobs wait for, and store
+        the completed ones as deliveries (see :mod:`receiver.run_lookup`);
+        returns how many were stored."""
+        return self.runs.read(self.runs.due(now=now), now=now)
 
     def process_comment_jobs(self, stats: WorkerStats, *, limit: int = 1000) -> None:
         """Claim and run comment jobs until none is left (a fork look-up
@@ -247,8 +248,13 @@ class WebhookWorker:
         return arriving and (now - oldest).total_seconds() < self.max_defer_seconds
 
     def _round(self) -> None:
-        """Apply pending deliveries in small batches, giving way to a burst;
-        one process at a time (the others' threads find the lease taken)."""
+        """Read the runs jobs wait for, then apply pending deliveries in
+        small batches, giving way to a burst; one process at a time (the
+        others' threads find the lease taken). Then write PR comments."""
+        try:
+            self._look_up_runs()
+        except Exception:  # the deliveries and the comments go on all the same
+            log.exception("reading awaited runs failed")
         while not self._stop.is_set():
             if self._busy():
                 self._stop.wait(self.quiet_seconds)
@@ -260,17 +266,21 @@ class WebhookWorker:
                 # Idle: let go, so the next delivery's own process can start at once.
                 self.storage.drop_lease(LEASE, self.owner)
                 break
-        # One process at a time, so that a run is read once; GitHub's retry
-        # waits may last longer than the deliveries' lease. The lease (a
-        # write) is taken only when there is a run to read.
-        due = self.runs.due()
-        if due and self.storage.take_lease(RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS):
-            try:
-                self.runs.read(due)
-            finally:
-                self.storage.drop_lease(RUN_LOOKUP_LEASE, self.owner)
         if self.commenter is not None:
             self.process_comment_jobs(WorkerStats())
+
+    def _look_up_runs(self) -> None:
+        # One process at a time (its own lease: GitHub's retry waits may
+        # outlast the deliveries' one), taken only when a run is due.
+        if self.runs.due() and self.storage.take_lease(
+            RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS
+        ):
+            try:
+                # Asked again under the lease: another process may have
+                # read them since.
+                self.runs.read(self.runs.due())
+            finally:
+                self.storage.drop_lease(RUN_LOOKUP_LEASE, self.owner)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -1,25 +1,31 @@
-"""A hook that sends only ``workflow_job``: the receiver reads the runs its
-jobs wait for from the (mocked) API, and says what to subscribe to when it
-has no credentials."""
+"""A hook that sends only ``workflow_job``: the receiver reads the run
+attempts its jobs wait for from the (mocked) API, on a schedule kept in the
+database, and says what to subscribe to when it has no credentials."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import responses
+from flask import Flask
 from flask.testing import FlaskClient
 
-from receiver import run_lookup
+from receiver import create_app
+from receiver.github_client import GitHubClients
+from receiver.github_retry import RetryPolicy
+from receiver.pr_comments import PRCommenter
 from receiver.webhook_worker import RUN_LOOKUP_LEASE, WebhookWorker
+from receiver.webhooks import webhook_worker
 from tests.webhooks.helpers import (
     COMMENTS_7,
     GH,
     JOB_FIXTURE,
     REPO,
     SUCCESS_JOB,
+    Sleeps,
     calls,
     comment_json,
     job_payload,
@@ -27,45 +33,47 @@ from tests.webhooks.helpers import (
     run_payload,
     sent_body,
 )
+from tests.webhooks.test_github_client import _pem
 from tracker.records import utcnow
+from tracker.settings import Settings
 from tracker.storage import SkillsStorage
+from tracker.storage.github_state import RUN_AWAIT_SECONDS
 
 RUN = 2202229078
-RUN_URL = f"{GH}/repos/{REPO}/actions/runs/{RUN}"
-LATER = timedelta(seconds=run_lookup.RUN_LOOKUP_AFTER_SECONDS + 1)
+AFTER = timedelta(seconds=RUN_AWAIT_SECONDS + 1)
 
 
-def deliver_jobs(client: FlaskClient, run_id: int = RUN, first_job_id: int = 100) -> None:
-    """Two completed jobs of a run, and no ``workflow_run`` delivery."""
+def attempt_url(run_id: int = RUN, attempt: int = 1) -> str:
+    return f"{GH}/repos/{REPO}/actions/runs/{run_id}/attempts/{attempt}"
+
+
+def deliver_jobs(
+    client: FlaskClient, *, run_id: int = RUN, attempt: int = 1, first_job_id: int = 100
+) -> None:
+    """Two completed jobs of a run attempt, and no ``workflow_run`` delivery."""
     jobs = (("lint", "failure", JOB_FIXTURE), ("build", "success", SUCCESS_JOB))
     for offset, (name, conclusion, fixture) in enumerate(jobs):
         payload = job_payload(
-            job_id=first_job_id + offset, run_id=run_id, name=name, conclusion=conclusion, fixture=fixture
+            job_id=first_job_id + offset,
+            run_id=run_id,
+            attempt=attempt,
+            name=name,
+            conclusion=conclusion,
+            fixture=fixture,
         )
         assert post(client, "workflow_job", payload).status_code == 202
 
 
 def api_run(**changes: Any) -> dict[str, Any]:
-    """The run as ``GET /repos/{o}/{r}/actions/runs/{id}`` answers: the
-    delivery's ``workflow_run`` object (named, as the API names every run),
-    with its repository inside."""
+    """A run attempt as ``GET …/actions/runs/{id}/attempts/{n}`` answers:
+    the delivery's ``workflow_run`` object (named, as the API names every
+    run), with its repository inside."""
     payload = run_payload(**{"prs": (7,), "conclusion": "failure", "name": "test", **changes})
     return {**payload["workflow_run"], "repository": payload["repository"]}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(gh_worker: WebhookWorker) -> Clock:
-    fake = Clock()
-    gh_worker.runs.clock = fake
-    return fake
+def awaited(storage: SkillsStorage) -> list[tuple[int, int, int, str | None]]:
+    return [(r["run_id"], r["run_attempt"], r["failures"], r["last_error"]) for r in storage.awaited_runs()]
 
 
 def test_jobs_without_their_run_are_stored_once_the_run_is_read(
@@ -74,13 +82,21 @@ def test_jobs_without_their_run_are_stored_once_the_run_is_read(
     deliver_jobs(gh_client)
     gh_worker.process_pending()
     assert storage.count_invocations() == 0  # the run number is unknown
+    assert awaited(storage) == [(RUN, 1, 0, None)]
     # Its own delivery may still come: nothing is read for a minute.
     assert gh_worker.look_up_runs() == 0
     assert calls(api) == []
 
-    api.add(responses.GET, RUN_URL, json=api_run())
-    assert gh_worker.look_up_runs(now=utcnow() + LATER) == 1
-    assert calls(api) == [("GET", f"/repos/{REPO}/actions/runs/{RUN}")]
+    api.add(responses.GET, attempt_url(), json=api_run())
+    assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 1
+    assert calls(api) == [("GET", f"/repos/{REPO}/actions/runs/{RUN}/attempts/1")]
+    # Stored as a delivery of its own, applied as deliveries are: the jobs'
+    # steps follow, the attempt is no longer awaited, PR #7 gets its comment.
+    api.add(responses.GET, COMMENTS_7, json=[])
+    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
+    stats = gh_worker.process_pending()
+    assert (stats.deliveries.processed, stats.comments_written, stats.errors) == (1, 1, [])
+    assert storage.delivery_counts() == {"processed": 3}
     run = storage.github_run(RUN)
     assert run is not None and (run["run_number"], run["conclusion"]) == (163, "failure")
     jobs = storage.github_jobs(run_id=RUN)
@@ -90,87 +106,112 @@ def test_jobs_without_their_run_are_stored_once_the_run_is_read(
     ]
     assert all(j["materialised_at"] is not None for j in jobs)
     assert sorted(s.stage for s in storage.build_stages("test", "163")) == ["build", "lint"]
-    assert storage.runs_awaited(stored_before=utcnow() + LATER) == []
-
-    # The completed run of PR #7 gets its comment, as a delivered one would.
-    api.add(responses.GET, COMMENTS_7, json=[])
-    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
-    stats = gh_worker.process_pending()
-    assert (stats.comments_written, stats.errors) == (1, [])
+    assert awaited(storage) == []
     assert "### ❌ test — build 163 (run #163)" in sent_body(api)
 
 
+def test_a_rerun_attempt_is_read_too_and_updates_the_comment(
+    gh_client: FlaskClient, gh_worker: WebhookWorker, storage: SkillsStorage, api: responses.RequestsMock
+) -> None:
+    deliver_jobs(gh_client)
+    api.add(responses.GET, attempt_url(), json=api_run())
+    api.add(responses.GET, COMMENTS_7, json=[])
+    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
+    gh_worker.process_pending()
+    gh_worker.look_up_runs(now=utcnow() + AFTER)
+    gh_worker.process_pending()
+    # Attempt 2: its jobs' steps are stored at once (the run number is
+    # known), but its completion, and so the comment, come from its read.
+    deliver_jobs(gh_client, attempt=2, first_job_id=200)
+    gh_worker.process_pending()
+    assert awaited(storage) == [(RUN, 2, 0, None)]
+    api.add(responses.GET, attempt_url(attempt=2), json=api_run(attempt=2, conclusion="success"))
+    api.add(responses.PATCH, f"{GH}/repos/{REPO}/issues/comments/111", json=comment_json(111, "y"))
+    assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 1
+    stats = gh_worker.process_pending()
+    assert (stats.comments_written, stats.errors) == (1, [])
+    assert calls(api)[-2:] == [
+        ("GET", f"/repos/{REPO}/actions/runs/{RUN}/attempts/2"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/111"),
+    ]
+    assert "build 163.2" in sent_body(api)
+    assert awaited(storage) == []
+
+
 def test_a_run_still_going_is_read_again_a_minute_later(
-    gh_client: FlaskClient,
-    gh_worker: WebhookWorker,
-    storage: SkillsStorage,
-    api: responses.RequestsMock,
-    clock: Clock,
+    gh_client: FlaskClient, gh_worker: WebhookWorker, storage: SkillsStorage, api: responses.RequestsMock
 ) -> None:
     deliver_jobs(gh_client)
     gh_worker.process_pending()
-    api.add(responses.GET, RUN_URL, json=api_run(status="in_progress", conclusion=None))
-    later = utcnow() + LATER
-    assert gh_worker.look_up_runs(now=later) == 0
-    assert storage.github_run(RUN) is None and storage.count_invocations() == 0
-    assert gh_worker.look_up_runs(now=later) == 0
-    assert len(api.calls) == 1  # not again at once
-    clock.now += run_lookup.RUN_RECHECK_SECONDS
-    api.replace(responses.GET, RUN_URL, json=api_run())
-    assert gh_worker.look_up_runs(now=later) == 1
+    api.add(responses.GET, attempt_url(), json=api_run(status="in_progress", conclusion=None))
+    first = utcnow() + AFTER
+    assert gh_worker.look_up_runs(now=first) == 0
+    assert storage.github_run(RUN) is None and storage.delivery_counts() == {"processed": 2}
+    assert gh_worker.look_up_runs(now=first + timedelta(seconds=59)) == 0
+    assert len(api.calls) == 1  # not again before the minute is up
+    api.replace(responses.GET, attempt_url(), json=api_run())
+    assert gh_worker.look_up_runs(now=first + timedelta(seconds=60)) == 1
     assert len(api.calls) == 2
-    assert storage.count_invocations() > 0
 
 
-def test_a_run_that_cannot_be_read_is_tried_again_later_and_later(
+def test_a_failed_read_waits_longer_each_time_in_every_process(
+    gh_app: Flask,
     gh_client: FlaskClient,
     gh_worker: WebhookWorker,
     storage: SkillsStorage,
     api: responses.RequestsMock,
-    clock: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     deliver_jobs(gh_client)
     gh_worker.process_pending()
-    api.add(responses.GET, RUN_URL, json={"message": "Not Found"}, status=404)
-    later = utcnow() + LATER
-    tries = []
-    for _ in range(4):
-        gh_worker.look_up_runs(now=later)
-        tries.append(len(api.calls))
-        clock.now += 90  # more than the first wait (60 s), less than the second (120 s)
-    # Read at 0 s, again after 90 s (wait 60), then not before 180 s more (wait 120).
-    assert tries == [1, 2, 2, 3]
-    assert (
-        f"run {RUN} of {REPO}, which completed jobs (2) wait for, could not be read (next in 60 s)"
-        in caplog.text
-    )
-    assert "404" in caplog.text
+    api.add(responses.GET, attempt_url(), json={"message": "Not Found"}, status=404)
+    other = WebhookWorker(storage, gh_worker.rules, commenter=gh_worker.commenter)  # another process
+    start = utcnow() + AFTER
+    reads = []
+    for seconds in range(0, 400, 30):
+        for worker in (gh_worker, other):
+            worker.look_up_runs(now=start + timedelta(seconds=seconds))
+        reads.append(len(api.calls))
+    # Read at 0 s, then 60 s later, then 120 s after that (the next, 240 s
+    # later, is beyond 390 s): two processes, one schedule.
+    assert reads == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3]
+    ((run_id, attempt, failures, error),) = awaited(storage)
+    assert (run_id, attempt, failures) == (RUN, 1, 3)
+    assert error is not None and error.startswith("GitHubCallFailed: reading run 2202229078 (attempt 1)")
+    assert "404" in error
+    assert f"run {RUN} (attempt 1) of {REPO}, which completed jobs wait for, could not be read" in caplog.text
     assert storage.count_invocations() == 0  # the jobs still wait, stored
 
 
-def test_runs_github_keeps_refusing_never_hold_back_newer_ones(
-    gh_client: FlaskClient, gh_worker: WebhookWorker, api: responses.RequestsMock, clock: Clock
+def test_an_app_that_cannot_see_the_repository_stops_nothing_else(
+    settings: Settings, storage: SkillsStorage, api: responses.RequestsMock, client: FlaskClient
 ) -> None:
-    runs = [RUN + n for n in range(8)]
-    for n, run_id in enumerate(runs):
-        post(gh_client, "workflow_job", job_payload(job_id=500 + n, run_id=run_id))
-        clock.now += 1
-    gh_worker.process_pending()
-    for run_id in runs[:-1]:  # deleted runs, say
-        api.add(
-            responses.GET,
-            f"{GH}/repos/{REPO}/actions/runs/{run_id}",
-            json={"message": "Not Found"},
-            status=404,
-        )
+    app_settings = settings.with_(github_app_id="12345", github_private_key=_pem())
+    commenter = PRCommenter(GitHubClients(app_settings, throttle=False), policy=RetryPolicy(), sleep=Sleeps())
+    app = create_app(app_settings, TESTING=True, GITHUB_COMMENTER=commenter)
+    worker = webhook_worker(app)
+    app_client = app.test_client()
+    deliver_jobs(app_client)  # a repository hook: no installation in the payload
+    worker.process_pending()
+    api.add(responses.GET, f"{GH}/repos/{REPO}/installation", json={"message": "Not Found"}, status=404)
+    with storage.write() as conn:  # the attempt is due now
+        conn.exec_driver_sql("UPDATE github_run_awaited SET next_lookup = '2000-01-01 00:00:00'")
+    # A completed run of PR 7 whose delivery names its installation: its
+    # comment must still be written in the same round.
+    post(app_client, "workflow_run", run_payload(run_id=RUN + 1, prs=(7,), installation=5))
     api.add(
-        responses.GET, f"{GH}/repos/{REPO}/actions/runs/{runs[-1]}", json=api_run(run_id=runs[-1], prs=())
+        responses.POST,
+        f"{GH}/app/installations/5/access_tokens",
+        json={"token": "t", "expires_at": "2099-01-01T00:00:00Z"},
+        status=201,
     )
-    later = utcnow() + LATER
-    stored = [gh_worker.runs.read(gh_worker.runs.due(now=later, limit=1)) for _ in runs]
-    assert [c[1].rsplit("/", 1)[1] for c in calls(api)] == [str(r) for r in runs]  # each read once, in turn
-    assert stored == [0] * 7 + [1]
+    api.add(responses.GET, COMMENTS_7, json=[])
+    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
+    worker._round()
+    assert ("GET", f"/repos/{REPO}/installation") in calls(api)
+    assert ("POST", f"/repos/{REPO}/issues/7/comments") in calls(api)
+    ((_, _, failures, error),) = awaited(storage)
+    assert failures == 1 and error is not None and "signing in" in error
 
 
 def test_a_run_delivered_in_time_is_not_read(
@@ -181,56 +222,51 @@ def test_a_run_delivered_in_time_is_not_read(
         post(gh_client, "workflow_run", run_payload(status="in_progress", conclusion=None)).status_code == 202
     )
     gh_worker.process_pending()
-    assert storage.runs_awaited(stored_before=utcnow() + LATER) == []
-    assert gh_worker.look_up_runs(now=utcnow() + LATER) == 0
+    assert awaited(storage) == []
+    assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 0
     assert calls(api) == []
 
 
-def test_without_credentials_each_waiting_run_is_named_once(
+def test_without_credentials_each_waiting_run_is_named_once_a_day(
     client: FlaskClient, worker: WebhookWorker, storage: SkillsStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     deliver_jobs(client)
     post(client, "workflow_job", job_payload(job_id=300, run_id=RUN + 1))
     worker.process_pending()
-    later = utcnow() + LATER
-    with caplog.at_level(logging.WARNING, logger="receiver.run_lookup"):
-        assert worker.look_up_runs(now=later) == 0
-        assert worker.look_up_runs(now=later) == 0
-    told = [r.getMessage() for r in caplog.records if r.name == "receiver.run_lookup"]
-    assert told == [
-        f"completed jobs (2) of run {RUN} in {REPO} wait for its workflow_run delivery: subscribe the "
-        'webhook to "Workflow runs" too, or set GitHub credentials so that the receiver reads the run from '
-        "the API",
-        f"completed jobs (1) of run {RUN + 1} in {REPO} wait for its workflow_run delivery: subscribe the "
-        'webhook to "Workflow runs" too, or set GitHub credentials so that the receiver reads the run from '
-        "the API",
+    other = WebhookWorker(storage, worker.rules)  # another process
+    start = utcnow() + AFTER
+
+    def told(now: datetime) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="receiver.run_lookup"):
+            for w in (worker, other):
+                assert w.look_up_runs(now=now) == 0
+        return [r.getMessage() for r in caplog.records if r.name == "receiver.run_lookup"]
+
+    first = told(start)
+    assert first == [
+        f"completed jobs of run {run_id} (attempt 1) in {REPO} wait for its workflow_run delivery: subscribe "
+        'the webhook to "Workflow runs" too, or set GitHub credentials so that the receiver reads the run '
+        "from the API"
+        for run_id in (RUN, RUN + 1)
     ]
+    assert told(start + timedelta(hours=23)) == []
+    assert told(start + timedelta(hours=24)) == first
 
 
 def test_the_background_round_reads_under_its_own_lease(
-    gh_client: FlaskClient,
-    gh_worker: WebhookWorker,
-    storage: SkillsStorage,
-    api: responses.RequestsMock,
-    monkeypatch: pytest.MonkeyPatch,
+    gh_client: FlaskClient, gh_worker: WebhookWorker, storage: SkillsStorage, api: responses.RequestsMock
 ) -> None:
     deliver_jobs(gh_client)
-    monkeypatch.setattr(run_lookup, "RUN_LOOKUP_AFTER_SECONDS", -60.0)  # due at once
-    api.add(responses.GET, RUN_URL, json=api_run(prs=()))
+    gh_worker.process_pending()
+    with storage.write() as conn:  # due now
+        conn.exec_driver_sql("UPDATE github_run_awaited SET next_lookup = '2000-01-01 00:00:00'")
+    api.add(responses.GET, attempt_url(), json=api_run(prs=()))
     assert storage.take_lease(RUN_LOOKUP_LEASE, "another process", 300)
-    gh_worker._round()  # applies the jobs; the runs are another process's to read
+    gh_worker._round()  # the runs are another process's to read
     assert calls(api) == [] and storage.count_invocations() == 0
     storage.drop_lease(RUN_LOOKUP_LEASE, "another process")
-    gh_worker._round()
-    assert calls(api) == [("GET", f"/repos/{REPO}/actions/runs/{RUN}")]
-    assert storage.count_invocations() > 0
+    gh_worker._round()  # read, stored as a delivery and applied in the same round
+    assert calls(api) == [("GET", f"/repos/{REPO}/actions/runs/{RUN}/attempts/1")]
+    assert storage.count_invocations() > 0 and awaited(storage) == []
     assert storage.take_lease(RUN_LOOKUP_LEASE, "another process", 300)  # let go after reading
-
-
-def test_waiting_jobs_are_found_through_the_partial_index(storage: SkillsStorage) -> None:
-    with storage.engine.connect() as conn:
-        plan = conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT run_id FROM github_job "
-            "WHERE materialised_at IS NULL AND status_rank = 2 AND recorded_at < '2030-01-01'"
-        ).all()
-    assert "ix_github_job_waiting" in " ".join(str(row[-1]) for row in plan)

@@ -9,18 +9,18 @@ same with a timestamp at least as late: a late ``in_progress`` after a
 A completed job becomes invocations (one per step, :mod:`tracker.github.stages`)
 once a ``workflow_run`` delivery of its run has told us the run number;
 until then it waits in ``github_job`` and the run's delivery releases it.
-A hook that sends only ``workflow_job`` events never tells: the receiver
-then reads the run from the API (:meth:`GitHubStateStore.runs_awaited`).
+A hook that sends only ``workflow_job`` events never tells: each completed
+job's run attempt is then noted in ``github_run_awaited``, and the receiver
+reads it from the API (:meth:`GitHubStateStore.runs_due`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..github.rules import PhaseRules
@@ -30,7 +30,7 @@ from ..phases import Source
 from ..records import utcnow
 from .invocations import InvocationStore
 from .pr_comments import CommentQueue
-from .schema import github_job, github_pr_run, github_run, skill_invocation
+from .schema import github_job, github_pr_run, github_run, github_run_awaited, skill_invocation
 from .webhooks import DeliveryStatus, WebhookDeliveryStore
 
 EPOCH = datetime(1970, 1, 1)
@@ -50,14 +50,20 @@ class Ingested:
 
 @dataclass(frozen=True)
 class AwaitedRun:
-    """A run that completed jobs wait for: no ``workflow_run`` delivery of
-    it was stored."""
+    """A run attempt that completed jobs wait for: no ``workflow_run``
+    delivery of it was stored (``github_run_awaited``)."""
 
     repository: str
     run_id: int
+    run_attempt: int
     installation_id: int | None
-    jobs: int  # completed jobs waiting
-    since: datetime  # when the first of them was stored
+    failures: int  # reads of it that failed in a row
+
+
+#: How long completed jobs wait for their run's own delivery before the run
+#: is read from the API. A hook that sends ``workflow_run`` delivers it
+#: within seconds; one that sends only ``workflow_job`` never does.
+RUN_AWAIT_SECONDS = 60.0
 
 
 def _insert_for(dialect: str) -> Any:
@@ -165,6 +171,12 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
                     github_run.c.run_id == run.run_id, github_run.c.run_attempt == run.run_attempt
                 )
             ).scalar_one()
+            conn.execute(
+                delete(github_run_awaited).where(
+                    github_run_awaited.c.run_id == run.run_id,
+                    github_run_awaited.c.run_attempt == run.run_attempt,
+                )
+            )
             jobs, rows = self._materialise_waiting(conn, run.run_id, rules)
             requested = 0
             completed = stored == COMPLETED
@@ -226,6 +238,8 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
             applied = conn.execute(stmt).rowcount > 0
             row = conn.execute(select(github_job).where(github_job.c.job_id == job.job_id)).one()
             jobs = rows = requested = 0
+            if row.status_rank == COMPLETED:
+                self._await_run(conn, job)
             if row.status_rank == COMPLETED and row.materialised_at is None:
                 added = self._materialise(conn, row, rules)
                 jobs, rows = (0, 0) if added is None else (1, added)
@@ -242,6 +256,60 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
             if delivery_id is not None:
                 self.finish_delivery(delivery_id, DeliveryStatus.PROCESSED, conn=conn)
             return Ingested(applied, row.status_rank == COMPLETED, jobs, rows, requested)
+
+    def _await_run(self, conn: Connection, job: WorkflowJob) -> None:
+        """Note the job's run attempt as awaited, unless it is stored."""
+        known = conn.execute(
+            select(github_run.c.run_id).where(
+                github_run.c.run_id == job.run_id, github_run.c.run_attempt == job.run_attempt
+            )
+        ).first()
+        if known is not None:
+            return
+        now = utcnow()
+        stmt = _insert_for(self.dialect)(github_run_awaited).values(
+            run_id=job.run_id,
+            run_attempt=job.run_attempt,
+            repository=job.repository,
+            installation_id=job.installation_id,
+            since=now,
+            next_lookup=now + timedelta(seconds=RUN_AWAIT_SECONDS),
+            failures=0,
+        )
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["run_id", "run_attempt"]))
+
+    # -- awaited runs -----------------------------------------------------
+
+    def runs_due(self, now: datetime, *, limit: int = 20) -> list[AwaitedRun]:
+        """Awaited run attempts whose next look-up has come (``now``: naive
+        UTC), the longest due first."""
+        a = github_run_awaited
+        query = select(a).where(a.c.next_lookup <= now).order_by(a.c.next_lookup, a.c.run_id).limit(limit)
+        with self.read("finding the runs that jobs wait for") as conn:
+            rows = conn.execute(query).all()
+        return [
+            AwaitedRun(r.repository, int(r.run_id), int(r.run_attempt), r.installation_id, int(r.failures))
+            for r in rows
+        ]
+
+    def reschedule_run(
+        self, run: AwaitedRun, next_lookup: datetime, *, failures: int = 0, error: str | None = None
+    ) -> None:
+        """When to read an awaited run attempt next, and why (the error of
+        the last read, if it failed)."""
+        a = github_run_awaited
+        with self.write("rescheduling a run look-up") as conn:
+            conn.execute(
+                update(a)
+                .where(a.c.run_id == run.run_id, a.c.run_attempt == run.run_attempt)
+                .values(next_lookup=next_lookup, failures=failures, last_error=error[:500] if error else None)
+            )
+
+    def awaited_runs(self) -> list[dict[str, Any]]:
+        """Every awaited run attempt (for checks and the CLI)."""
+        a = github_run_awaited
+        with self.read("reading awaited runs") as conn:
+            return [dict(r._mapping) for r in conn.execute(select(a).order_by(a.c.run_id, a.c.run_attempt))]
 
     def _materialise_waiting(self, conn: Connection, run_id: int, rules: PhaseRules) -> tuple[int, int]:
         waiting = conn.execute(
@@ -312,34 +380,6 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
         return [JobWindow(r.name, r.started_at, r.completed_at) for r in rows]
 
     # -- reads ------------------------------------------------------------
-
-    def runs_awaited(
-        self, *, stored_before: datetime, limit: int = 20, skip: Collection[int] = ()
-    ) -> list[AwaitedRun]:
-        """Runs with completed jobs stored before ``stored_before`` (naive
-        UTC) and still waiting, because no attempt of the run is stored;
-        none of the run ids in ``skip``. Oldest first; a partial index keeps
-        this cheap on a large table."""
-        j = github_job
-        known = select(github_run.c.run_id).where(github_run.c.run_id == j.c.run_id).exists()
-        first = func.min(j.c.recorded_at)
-        wanted = [j.c.materialised_at.is_(None), j.c.status_rank == COMPLETED, ~known]
-        if skip:
-            wanted.append(j.c.run_id.not_in(sorted(skip)))
-        query = (
-            select(j.c.repository, j.c.run_id, func.max(j.c.installation_id), func.count(), first)
-            .where(*wanted)
-            .group_by(j.c.repository, j.c.run_id)
-            .having(first < stored_before)
-            .order_by(first, j.c.run_id)
-            .limit(limit)
-        )
-        with self.read("finding jobs that wait for their run") as conn:
-            rows = conn.execute(query).all()
-        return [
-            AwaitedRun(repo, int(run_id), None if inst is None else int(inst), int(n), since)
-            for repo, run_id, inst, n, since in rows
-        ]
 
     def github_run(self, run_id: int, run_attempt: int = 1) -> dict[str, Any] | None:
         """The stored state of a run attempt."""

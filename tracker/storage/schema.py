@@ -411,15 +411,24 @@ github_job = Table(
 )
 Index("ix_github_job_run", github_job.c.run_id, github_job.c.run_attempt)
 Index("ix_github_job_build", github_job.c.pipeline_name, github_job.c.build_number)
-# Jobs whose steps are not stored yet: few, whatever the table's size, and
-# looked for every few seconds (completed jobs whose run is unknown).
-Index(
-    "ix_github_job_waiting",
-    github_job.c.status_rank,
-    github_job.c.recorded_at,
-    sqlite_where=github_job.c.materialised_at.is_(None),
-    postgresql_where=github_job.c.materialised_at.is_(None),
+
+#: Run attempts that completed jobs wait for: no ``workflow_run`` delivery
+#: of the attempt was stored (a hook sending only ``workflow_job``). The
+#: receiver reads them from the API when ``next_lookup`` comes; the row goes
+#: when the attempt's run is stored.
+github_run_awaited = Table(
+    "github_run_awaited",
+    metadata,
+    Column("run_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_attempt", Integer, primary_key=True, autoincrement=False),
+    Column("repository", String(255), nullable=False),
+    Column("installation_id", BigInteger),
+    Column("since", DateTime, nullable=False),
+    Column("next_lookup", DateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", String(500)),
 )
+Index("ix_github_run_awaited_next", github_run_awaited.c.next_lookup)
 
 #: Which run attempts belong to which pull request.
 github_pr_run = Table(
