@@ -50,6 +50,8 @@ class PRCommenter:
     clients: GitHubClients
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
+    #: The token's user (``GET /user``), once asked.
+    _login: str | None = field(default=None, init=False, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -70,6 +72,21 @@ class PRCommenter:
             ),
             keep_lease,
         )
+
+    def _written_by_us(self, gh: Github, comment: dict[str, Any], keep_lease: Checkpoint) -> bool:
+        """Whether a comment with the report's marker was written by this
+        receiver: as its App (GitHub names the App that made a comment), or
+        as the user of its token. Anyone can paste the marker into a
+        comment, and editing theirs would put the report under their name,
+        where they can change it."""
+        if self.clients.uses_app:
+            app = comment.get("performed_via_github_app") or {}
+            return str(app.get("id", "")) == str(self.clients.settings.github_app_id)
+        if self._login is None:
+            login = self._call("finding who the token belongs to", lambda: gh.get_user().login, keep_lease)
+            self._login = str(login)
+        author = (comment.get("user") or {}).get("login")
+        return isinstance(author, str) and author.lower() == self._login.lower()
 
     def _call(self, what: str, call: Callable[[], object], keep_lease: Checkpoint) -> object:
         return call_with_retries(what, call, policy=self.policy, sleep=self.sleep, before_attempt=keep_lease)
@@ -101,16 +118,20 @@ class PRCommenter:
                 log.info("the report comment %s on %s is gone; looking for another", comment_id, where)
         issue = repo.get_issue(pr_number)
 
-        def find() -> int | None:
-            for comment in issue.get_comments():
-                if MARKER in (comment.body or ""):
-                    return int(comment.id)
-            return None
+        def find() -> list[dict[str, Any]]:
+            return [listed(c) for c in issue.get_comments() if MARKER in (c.body or "")]
 
-        found = self._call(f"listing the comments of {where}", find, keep_lease)
-        if isinstance(found, int):
-            self._edit(gh, repo, found, body, where, keep_lease)
-            return CommentWritten(found, False)
+        marked = self._call(f"listing the comments of {where}", find, keep_lease)
+        for comment in marked if isinstance(marked, list) else []:
+            if self._written_by_us(gh, comment, keep_lease):
+                found = int(comment["id"])
+                self._edit(gh, repo, found, body, where, keep_lease)
+                return CommentWritten(found, False)
+            log.warning(
+                "comment %s on %s carries the report's marker but is not this receiver's: left alone",
+                comment.get("id"),
+                where,
+            )
         created = self._call(f"commenting on {where}", lambda: issue.create_comment(body), keep_lease)
         return CommentWritten(int(created.id), True)  # type: ignore[attr-defined]
 

@@ -254,10 +254,20 @@ def sent_body(api: responses.RequestsMock, index: int = -1) -> str:
     return str(data["body"])
 
 
-def comment_json(comment_id: int, body: str) -> dict[str, Any]:
+#: The user of the test token (``GET /user``).
+BOT_LOGIN = "session-buddy-bot"
+
+
+def comment_json(
+    comment_id: int, body: str, *, user: str = BOT_LOGIN, app_id: int | None = None
+) -> dict[str, Any]:
+    """An issue comment as the API lists it, by ``user`` (through the App
+    ``app_id``, when given)."""
     return {
         "id": comment_id,
         "body": body,
+        "user": {"login": user, "type": "Bot" if app_id else "User"},
+        "performed_via_github_app": {"id": app_id, "slug": "session-buddy-ci"} if app_id else None,
         "url": f"https://api.github.com/repos/{REPO}/issues/comments/{comment_id}",
         "html_url": f"https://github.com/{REPO}/pull/7#issuecomment-{comment_id}",
     }

@@ -7,16 +7,18 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
 from receiver import create_app
 from receiver.github_client import GitHubClients
-from receiver.pr_comments import PRCommenter
+from receiver.pr_comments import CommentWritten, PRCommenter
 from receiver.webhook_worker import WebhookWorker
 from receiver.webhooks import webhook_worker
 from tests.webhooks.helpers import (
+    BOT_LOGIN,
     COMMENTS_7,
     GH,
     REPO,
@@ -32,6 +34,7 @@ from tests.webhooks.helpers import (
     run_payload,
     sent_body,
 )
+from tests.webhooks.test_github_client import _pem
 from tracker.github.render import MARKER
 from tracker.github.rules import PhaseRules
 from tracker.settings import Settings
@@ -102,15 +105,71 @@ def test_existing_comment_is_found_by_its_marker_across_pages(
         json=[comment_json(555, f"{MARKER}\nold report")],
         match=[responses.matchers.query_param_matcher({"per_page": "100", "page": "2"})],
     )
+    api.add(responses.GET, f"{GH}/user", json={"login": BOT_LOGIN})
     api.add(responses.PATCH, f"{GH}/repos/{REPO}/issues/comments/555", json=comment_json(555, "new"))
     deliver_build(gh_client)
     gh_worker.process_pending()
     assert calls(api) == [
         ("GET", f"/repos/{REPO}/issues/7/comments?per_page=100"),
         ("GET", f"/repos/{REPO}/issues/7/comments?page=2&per_page=100"),
+        ("GET", "/user"),  # whose is the marked comment?
         ("PATCH", f"/repos/{REPO}/issues/comments/555"),
     ]
     assert sent_body(api).startswith(MARKER)
+
+
+def test_a_marked_comment_by_someone_else_is_left_alone(
+    gh_client: FlaskClient,
+    gh_worker: WebhookWorker,
+    api: responses.RequestsMock,
+    storage: SkillsStorage,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anyone can paste the marker: editing their comment would put the
+    # report under their name, where they could change it.
+    api.add(responses.GET, COMMENTS_7, json=[comment_json(666, f"{MARKER}\nfake ✅", user="mallory")])
+    api.add(responses.GET, f"{GH}/user", json={"login": BOT_LOGIN})
+    api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
+    deliver_build(gh_client)
+    stats = gh_worker.process_pending()
+    assert (stats.comments_written, stats.errors) == (1, [])
+    assert calls(api)[-1] == ("POST", f"/repos/{REPO}/issues/7/comments")
+    assert not any(method == "PATCH" for method, _ in calls(api))
+    assert (
+        "comment 666 on octo-org/octo-repo#7 carries the report's marker but is not this receiver's"
+        in caplog.text
+    )
+    (job,) = storage.comment_jobs(kind="comment")
+    assert job["comment_id"] == 111
+
+
+def test_as_an_app_only_the_apps_own_marked_comment_is_edited(
+    settings: Settings, api: responses.RequestsMock
+) -> None:
+    app_settings = settings.with_(github_app_id="12345", github_private_key=_pem())
+    commenter = PRCommenter(GitHubClients(app_settings, throttle=False))
+    api.add(
+        responses.POST,
+        f"{GH}/app/installations/5/access_tokens",
+        json={"token": "t", "expires_at": "2099-01-01T00:00:00Z"},
+        status=201,
+    )
+    others = [
+        comment_json(1, f"{MARKER}\nby hand", user="mallory"),
+        comment_json(2, f"{MARKER}\nanother app", user="other[bot]", app_id=999),
+    ]
+    api.add(
+        responses.GET,
+        COMMENTS_7,
+        json=[*others, comment_json(3, f"{MARKER}\nours", user="x[bot]", app_id=12345)],
+    )
+    api.add(responses.PATCH, f"{GH}/repos/{REPO}/issues/comments/3", json=comment_json(3, "new"))
+    written = commenter.upsert_comment(REPO, 7, "report", installation_id=5)
+    assert written == CommentWritten(3, False)
+    api.replace(responses.GET, COMMENTS_7, json=others)
+    api.add(responses.POST, COMMENTS_7, json=comment_json(4, "x", app_id=12345), status=201)
+    assert commenter.upsert_comment(REPO, 7, "report", installation_id=5) == CommentWritten(4, True)
+    assert not any(path.endswith(("/comments/1", "/comments/2")) for _, path in calls(api))
 
 
 def _pull(number: int, sha: str, base: str = REPO) -> dict[str, Any]:
