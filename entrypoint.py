@@ -41,6 +41,7 @@ from ci_action.command import (  # noqa: E402
     shell_command,
 )
 from ci_action.delivery import Delivered, check_url, deliver  # noqa: E402
+from tracker.urls import in_clear  # noqa: E402
 
 if TYPE_CHECKING:
     from tracker.context import CIPipelineContext
@@ -226,6 +227,11 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
         bad_url = check_url(inputs.receiver_url)
         if bad_url:
             tracking.block(bad_url)
+        elif inputs.token and in_clear(inputs.receiver_url):
+            tracking.problems.append(
+                "receiver-url is an http:// address on another machine: the token crosses the network "
+                "unencrypted; use https://"
+            )
         if inputs.token and not (inputs.token.isascii() and inputs.token.isprintable()):
             tracking.block(
                 "the token input holds a line break, another control character or a character "

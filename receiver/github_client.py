@@ -10,6 +10,7 @@ point it at a mocked API. PyGithub's own retries are off (``retry=None``):
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ from github.GithubObject import GithubObject
 
 from tracker.errors import TrackerError
 from tracker.settings import Settings
+from tracker.urls import in_clear
+
+log = logging.getLogger(__name__)
 
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
@@ -91,8 +95,11 @@ class GitHubClients:
         """
         if self.uses_app:
             self.private_key()  # the App wins over a token: its key must work
-        if self.configured:
-            self.base_url  # noqa: B018 - checks the URL
+        if self.configured and in_clear(self.base_url):
+            log.warning(
+                "SESSION_BUDDY_CI_GITHUB_API_URL is an http:// address on another machine: "
+                "the GitHub credentials cross the network unencrypted"
+            )
 
     @property
     def configured(self) -> bool:

@@ -419,3 +419,32 @@ def test_a_windows_runner_gets_a_clear_error_not_a_traceback(
     assert "::error title=session-buddy-ci::session-buddy-ci runs on Linux and macOS runners" in out
     assert "Windows" in summary.read_text()
     assert not (Path.cwd() / "ran").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://ci-stats.example.com", True),
+        ("http://10.0.0.7:8080", True),
+        ("https://ci-stats.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080", False),
+    ],
+)
+def test_a_token_sent_unencrypted_over_the_network_is_warned_about(url: str, warned: bool) -> None:
+    import entrypoint
+
+    env = {**GITHUB_ENV, "SBCI_RUN": "true", "SBCI_STAGE": "test", "SBCI_SKILL": "pytest-run"}
+    env |= {"SBCI_RECEIVER_URL": url, "SBCI_TOKEN": "s3cret"}
+    inputs, notes = entrypoint.Inputs.from_env(env)
+    tracking = entrypoint.prepare_tracking(inputs, env, notes)
+    assert tracking.sendable  # a warning, not a block: internal networks exist
+    clear = [p for p in tracking.problems if "unencrypted" in p]
+    assert clear == (
+        [
+            "receiver-url is an http:// address on another machine: the token crosses the network "
+            "unencrypted; use https://"
+        ]
+        if warned
+        else []
+    )

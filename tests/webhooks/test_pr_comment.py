@@ -358,8 +358,15 @@ def test_github_app_installation_token(db_path: Any, api: responses.RequestsMock
     assert [c.request.headers["Authorization"] for c in api.calls[1:]] == ["token ghs_installation"] * 2
 
 
-def test_enterprise_server_over_http(gh_settings: Settings, api: responses.RequestsMock) -> None:
+def test_enterprise_server_over_http(
+    gh_settings: Settings, api: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = gh_settings.with_(github_api_url="http://ghes.example/api/v3/")
+    GitHubClients(settings).check()
+    assert "GITHUB_API_URL is an http:// address on another machine" in caplog.text
+    caplog.clear()
+    GitHubClients(settings.with_(github_api_url="http://127.0.0.1:8080/api/v3")).check()
+    assert "unencrypted" not in caplog.text
     app = create_app(
         settings,
         TESTING=True,
