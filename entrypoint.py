@@ -50,6 +50,21 @@ if TYPE_CHECKING:
 #: action gets no ``INPUT_*`` variables on GitHub). The command never sees
 #: them: the token must not leak into the build's environment.
 INPUT_PREFIX = "SBCI_"
+#: What act (not GitHub) also sets for a composite action: ``INPUT_`` and
+#: each input's name, upper-cased, as written (``INPUT_RECEIVER-URL``).
+ACT_INPUT_PREFIX = "INPUT_"
+
+
+def _ours(name: str) -> bool:
+    """Whether an environment variable carries one of this action's inputs,
+    which the command must not see."""
+    upper = name.upper()
+    return upper.startswith(INPUT_PREFIX) or (
+        upper.startswith(ACT_INPUT_PREFIX)
+        and upper[len(ACT_INPUT_PREFIX) :].replace("_", "-").lower() in INPUTS
+    )
+
+
 INPUTS = (
     "run",
     "stage",
@@ -344,7 +359,7 @@ def _step(env: dict[str, str]) -> int:
 def _run(inputs: Inputs, env: Mapping[str, str], cwd: Path) -> Finished:
     """Write the script to a file under RUNNER_TEMP and run it; the command
     gets the job's environment without the Action's own inputs (the token)."""
-    child_env = {k: v for k, v in env.items() if not k.startswith(INPUT_PREFIX)}
+    child_env = {k: v for k, v in env.items() if not _ours(k)}
     temp = temp_dir(env)
     suffix = SHELLS.get(inputs.shell, ("", ""))[1]
     with tempfile.NamedTemporaryFile(

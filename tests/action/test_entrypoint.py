@@ -186,14 +186,16 @@ def test_without_receiver_url_one_notice_and_nothing_sent(action: Action) -> Non
 
 def test_token_is_masked_never_printed_and_hidden_from_the_command(action: Action) -> None:
     with receiver_double(503, 503, 503) as receiver:
-        step = action("env > env.txt; echo done", receiver_url=receiver.url, token=TOKEN)
+        # act (not GitHub) also hands a composite action its inputs as INPUT_*.
+        act_inputs = {"INPUT_TOKEN": TOKEN, "INPUT_RECEIVER-URL": receiver.url, "INPUT_TOOLBOX": "theirs"}
+        step = action("env > env.txt; echo done", receiver_url=receiver.url, token=TOKEN, extra=act_inputs)
     assert step.outputs["delivered"] == "spooled"
     assert receiver.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
     printed = [line for line in (step.out + step.err).splitlines() if TOKEN in line]
     assert printed == [f"::add-mask::{TOKEN}"]
     child_env = (action.workspace / "env.txt").read_text()
-    assert TOKEN not in child_env and "SBCI_" not in child_env
-    assert "GITHUB_RUN_ID=9876543210" in child_env
+    assert TOKEN not in child_env and "SBCI_" not in child_env and "INPUT_RECEIVER-URL" not in child_env
+    assert "GITHUB_RUN_ID=9876543210" in child_env and "INPUT_TOOLBOX=theirs" in child_env
     assert TOKEN not in "".join(action.spooled())
 
 
