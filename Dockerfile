@@ -25,8 +25,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tracker ./tracker
 COPY receiver ./receiver
+# The build fails here, not at the first start, if serve's worker cannot load.
 RUN pip install --no-compile . \
-    && session-buddy-ci --help > /dev/null
+    && session-buddy-ci --help > /dev/null \
+    && python -c "import gunicorn.workers.ggevent, receiver.gunicorn_main"
 
 USER 10001:10001
 VOLUME ["/data"]

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from receiver.cli.serve import default_workers, gunicorn_options
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage
 
-from ..support.server import free_port, wait_healthy
+from ..support.server import REPO, free_port, wait_healthy
 from ..support.stage import post_json, stage_body
 
 CLI = Path(sys.executable).with_name("session-buddy-ci")
@@ -33,6 +34,7 @@ def serve(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     pids: list[int] | None = None,
+    cli: Path = CLI,
 ) -> Iterator[tuple[str, Path]]:
     """Run the real CLI (from ``cwd``); yield its URL and log file. The pid
     (serve's, then gunicorn's master's: serve execs it) goes to ``pids``."""
@@ -47,7 +49,7 @@ def serve(
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port), "--workers", "2", *extra],
+            [str(cli), "serve", "--port", str(port), "--workers", "2", *extra],
             cwd=cwd,
             env=full_env,
             stdout=log,
@@ -66,6 +68,30 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_runtime_install_alone_serves(tmp_path: Path) -> None:
+    """The README's first command, on a fresh machine, installs the runtime
+    only (``scripts/bootstrap``, no test extras), and serve must start from
+    that alone. gunicorn 27's gevent worker needs ``packaging``, which only
+    gunicorn's ``gevent`` extra installs: the test extras had hidden it."""
+    venv = tmp_path / "venv"
+    installed = subprocess.run(
+        [str(REPO / "scripts" / "bootstrap")],
+        cwd=REPO,
+        env={**os.environ, "VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    with (
+        serve(tmp_path, cli=venv / "bin" / "session-buddy-ci") as (url, _log),
+        urllib.request.urlopen(url + "/", timeout=10) as page,
+    ):
+        assert page.status == 200 and b"session-buddy-ci" in page.read()
 
 
 @pytest.mark.slow
