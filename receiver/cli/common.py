@@ -23,7 +23,12 @@ class State:
 
     @property
     def settings(self) -> Settings:
-        base = Settings.from_env()
+        """The environment's settings (with ``--database``); a bad value is
+        a one-line error, as library errors are."""
+        try:
+            base = Settings.from_env()
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         if self.database:
             return base.with_(database_url=database_url(self.database))
         return base

@@ -23,6 +23,7 @@ from tracker.storage.base import shown_url
 
 from ..apitoken import ensure_api_token
 from ..github_client import GitHubClients
+from ..webhooks import check_settings as check_webhook_settings
 from .common import State
 
 log = logging.getLogger("session_buddy_ci.serve")
@@ -181,7 +182,8 @@ def serve(
     try:
         # Migrate once here, before the fork: workers then find nothing to do.
         SkillsStorage(settings=settings).close()
-        # GitHub settings the workers would fail to boot on, said here in a line.
+        # Settings the workers would fail to boot on, said here in a line.
+        check_webhook_settings(settings)
         GitHubClients(settings).check()
     except (TrackerError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

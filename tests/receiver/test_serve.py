@@ -213,3 +213,25 @@ def test_serve_refuses_a_bad_port() -> None:
     result = CliRunner().invoke(main, ["serve", "--port", "0"])
     assert result.exit_code == 2
     assert "--port" in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SESSION_BUDDY_CI_WORKER_CLASS": "bogus"}, "WORKER_CLASS must be gevent or gthread, not 'bogus'"),
+        ({"SESSION_BUDDY_CI_PORT": "eighty"}, "SESSION_BUDDY_CI_PORT='eighty' is not valid"),
+        (
+            {"SESSION_BUDDY_CI_WEBHOOKS_ENABLED": "true", "SESSION_BUDDY_CI_WEBHOOK_SECRETS": ""},
+            "webhooks are enabled (SESSION_BUDDY_CI_WEBHOOKS_ENABLED=true) but no secret is set",
+        ),
+    ],
+)
+def test_serve_says_what_setting_is_wrong_in_one_line(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    # Before any worker boots: no traceback, from serve or from its workers.
+    env = {"SESSION_BUDDY_CI_DATA_DIR": str(tmp_path), "SESSION_BUDDY_CI_API_TOKENS": "t", **env}
+    result = CliRunner().invoke(main, ["serve", "--database", str(tmp_path / "t.db")], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
