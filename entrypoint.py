@@ -152,6 +152,7 @@ def workflow_phase(inputs: Inputs, env: Mapping[str, str]) -> str:
     :raises ValueError: for an unknown integration, an empty stage, or a
         Crackerjack phase that does not exist (Crackerjack's set is fixed).
     """
+    from tracker.github.rules import PhaseRules, stage_phase
     from tracker.phases import Integration, parse_phase_overrides, phase_map_for
 
     if inputs.integration not in {i.value for i in Integration}:
@@ -161,8 +162,11 @@ def workflow_phase(inputs: Inputs, env: Mapping[str, str]) -> str:
     integration = Integration(inputs.integration)
     if integration is Integration.CRACKERJACK:
         return phase_map_for(integration).strict_phase_for(inputs.stage).value
+    # The receiver's settings, as it maps names (its answer wins when sent).
     overrides = parse_phase_overrides(env.get("SESSION_BUDDY_CI_STAGE_PHASES", ""))
-    return phase_map_for(integration, overrides).phase_for(inputs.stage).value
+    words = parse_phase_overrides(env.get("SESSION_BUDDY_CI_GITHUB_PHASE_WORDS", ""))
+    rules = PhaseRules.build(exact=overrides, words=tuple(words.items()))
+    return stage_phase(inputs.stage, phase_map_for(integration, overrides), rules).value
 
 
 def payload(inputs: Inputs, context: CIPipelineContext, finished: Finished) -> dict[str, object]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from .github.rules import PhaseRules, stage_phase
 from .metrics import PipelineStageMetrics
 from .phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase
 from .settings import Settings
@@ -138,22 +139,23 @@ class PipelineAnalytics:
         }
 
 
-def phase_of_stage(stage: str, ci_map: PhaseMap = CI_STAGES) -> WorkflowPhase:
-    """The phase of a stage name: the CI map first, then Crackerjack's
-    phases (a CI step may be named after one), then the CI default."""
-    if ci_map.knows(stage) or not CRACKERJACK_PHASES.knows(stage):
-        return ci_map.phase_for(stage)
-    return CRACKERJACK_PHASES.phase_for(stage)
+def phase_of_stage(
+    stage: str, ci_map: PhaseMap = CI_STAGES, rules: PhaseRules | None = None
+) -> WorkflowPhase:
+    """The phase of a stage name (see :func:`~tracker.github.rules.stage_phase`)."""
+    return stage_phase(stage, ci_map, rules)
 
 
-def usual_skills(stage: str, ci_map: PhaseMap = CI_STAGES) -> tuple[str, ...]:
+def usual_skills(
+    stage: str, ci_map: PhaseMap = CI_STAGES, rules: PhaseRules | None = None
+) -> tuple[str, ...]:
     """Skills usually seen in a stage: its own row of the vocabulary when
     the name is known, else those of every stage of its phase."""
     key = stage.strip().lower()
     for table in (ci_map, CRACKERJACK_PHASES):
         if key in table.usual_skills:
             return table.usual_skills[key]
-    return ci_map.skills_for_phase(phase_of_stage(stage, ci_map))
+    return ci_map.skills_for_phase(phase_of_stage(stage, ci_map, rules))
 
 
 def _duration_text(seconds: float) -> str:
@@ -176,6 +178,7 @@ def recommend(
     stages: list[PipelineStageMetrics],
     thresholds: Thresholds,
     ci_map: PhaseMap = CI_STAGES,
+    rules: PhaseRules | None = None,
 ) -> list[Recommendation]:
     """High: success rate below ``high_priority_success_rate``. Medium: mean
     duration above ``slow_stage_seconds``. Low: a stage that has used none of
@@ -207,7 +210,7 @@ def recommend(
                     "consider optimisation or parallelisation.",
                 )
             )
-        usual = usual_skills(s.stage_name, ci_map)
+        usual = usual_skills(s.stage_name, ci_map, rules)
         if usual and not set(usual) & set(s.skills_used):
             result.append(
                 Recommendation(
@@ -246,5 +249,7 @@ def trend(current: tuple[int, int, float] | None, previous: tuple[int, int, floa
     return Trend(direction, rate_change, duration_change)
 
 
-def with_phases(stages: list[PipelineStageMetrics], ci_map: PhaseMap) -> list[PipelineStageMetrics]:
-    return [replace(s, workflow_phase=phase_of_stage(s.stage_name, ci_map)) for s in stages]
+def with_phases(
+    stages: list[PipelineStageMetrics], ci_map: PhaseMap, rules: PhaseRules | None = None
+) -> list[PipelineStageMetrics]:
+    return [replace(s, workflow_phase=phase_of_stage(s.stage_name, ci_map, rules)) for s in stages]

@@ -28,6 +28,7 @@ from .analytics import (
 )
 from .context import CIPipelineContext, url_safe_name
 from .errors import TrackerError
+from .github.rules import PhaseRules
 from .metrics import PipelineStageMetrics
 from .phases import (
     CRACKERJACK_PHASES,
@@ -79,6 +80,9 @@ class CICDTracker:
         self.clock = clock
         self.thresholds = Thresholds.from_settings(self.settings)
         self.ci_map: PhaseMap = phase_map_for(Integration.CI, self.settings.stage_phase_overrides)
+        # Stage names the CI map does not know get the phase their words
+        # name, as a webhook's job does ("linters": verification).
+        self.phase_rules = PhaseRules.from_settings(self.settings)
 
     def close(self) -> None:
         self.storage.close()
@@ -89,7 +93,7 @@ class CICDTracker:
         back to the documented default."""
         if Integration(integration) is Integration.CRACKERJACK:
             return CRACKERJACK_PHASES.strict_phase_for(stage_name)
-        return phase_of_stage(stage_name, self.ci_map)
+        return phase_of_stage(stage_name, self.ci_map, self.phase_rules)
 
     def build_record(
         self,
@@ -185,7 +189,7 @@ class CICDTracker:
         pipeline_name = url_safe_name(pipeline_name)
         end = self.clock()
         start = end - timedelta(days=days)
-        stages = with_phases(self._stage_metrics(pipeline_name, start, end), self.ci_map)
+        stages = with_phases(self._stage_metrics(pipeline_name, start, end), self.ci_map, self.phase_rules)
         # This window against the one as long before it, both exact: the
         # previous one ends just before this one starts.
         current = {s.stage_name: (s.total_runs, s.successful_runs, s.total_duration) for s in stages}
@@ -199,7 +203,7 @@ class CICDTracker:
             window_end=end,
             stages=tuple(stages),
             bottlenecks=tuple(find_bottlenecks(stages, self.thresholds)),
-            recommendations=tuple(recommend(stages, self.thresholds, self.ci_map)),
+            recommendations=tuple(recommend(stages, self.thresholds, self.ci_map, self.phase_rules)),
             trends={
                 s.stage_name: trend(current.get(s.stage_name), previous.get(s.stage_name)) for s in stages
             },
@@ -213,7 +217,7 @@ class CICDTracker:
         pipeline_name = url_safe_name(pipeline_name)
         end = self.clock()
         found = self._stage_metrics(pipeline_name, end - timedelta(days=days), end, stage=stage_name)
-        return with_phases(found, self.ci_map)[0] if found else None
+        return with_phases(found, self.ci_map, self.phase_rules)[0] if found else None
 
     def generate_pipeline_report(
         self,

@@ -450,3 +450,31 @@ def test_a_token_sent_unencrypted_over_the_network_is_warned_about(url: str, war
         if warned
         else []
     )
+
+
+@pytest.mark.parametrize(
+    ("stage", "words", "phase"),
+    [
+        ("lint", "", "verification"),
+        ("linters", "", "verification"),
+        ("smoke", "", "execution"),
+        ("smoke", "smoke=verification", "verification"),
+    ],
+)
+def test_an_unsent_steps_phase_is_the_one_the_receiver_would_answer(
+    stage: str, words: str, phase: str, tmp_path: Path
+) -> None:
+    import entrypoint
+    from tracker.cicd import CICDTracker
+    from tracker.settings import Settings
+
+    env = {**GITHUB_ENV, "SBCI_RUN": "true", "SBCI_STAGE": stage, "SBCI_SKILL": "x"}
+    env["SESSION_BUDDY_CI_GITHUB_PHASE_WORDS"] = words
+    inputs, _ = entrypoint.Inputs.from_env(env)
+    assert entrypoint.workflow_phase(inputs, env) == phase
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/r.db", github_phase_words=words)
+    receiver = CICDTracker(settings=settings)
+    try:
+        assert receiver.phase_for(stage).value == phase
+    finally:
+        receiver.close()

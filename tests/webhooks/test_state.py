@@ -3,15 +3,17 @@ and the webhooks never count one job twice."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask.testing import FlaskClient
 
 from receiver.webhook_worker import WebhookWorker
 from tests.conftest import API_TOKEN
 from tests.webhooks.helpers import JOB_FIXTURE, SHA, job_payload, post, raw, run_payload, sample
+from tracker.cicd import CICDTracker
 from tracker.github.stages import ActionJob, JobWindow, action_covers, names_job
 from tracker.github.workflows import parse_workflow_job
+from tracker.phases import WorkflowPhase
 from tracker.storage import SkillsStorage
 
 
@@ -223,3 +225,20 @@ class TestActionCovers:
     def test_outside_the_window(self) -> None:
         late = datetime(2021, 8, 5, 11, 0)
         assert not action_covers(self.JOB, [ActionJob("lint", late, late)], [])
+
+
+def test_a_jobs_stage_phase_in_analytics_follows_the_words_of_its_name(
+    client: FlaskClient, worker: WebhookWorker, storage: SkillsStorage
+) -> None:
+    # "linters" is no CI stage name; its words make it verification, for its
+    # steps when stored and for the stage in analytics and recommendations.
+    now = datetime.now(UTC).replace(tzinfo=None)
+    shift = now - datetime(2021, 8, 5, 10, 45)
+    post(client, "workflow_job", job_payload(shift=shift))
+    post(client, "workflow_run", run_payload(shift=shift))
+    worker.process_pending()
+    analytics = CICDTracker(storage=storage).get_pipeline_analytics("test", days=1)
+    stage = analytics.stage("linters")
+    assert stage is not None and stage.workflow_phase is WorkflowPhase.VERIFICATION
+    (missing,) = [r for r in analytics.recommendations if r.kind == "missing_skills"]
+    assert "ruff-check" in missing.message and "pytest-run" not in missing.message

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..phases import CI_STAGES, WorkflowPhase, parse_phase_overrides
+from ..phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase, parse_phase_overrides
 from ..settings import Settings
 
 _S, _E, _V, _D = (
@@ -110,3 +110,20 @@ class PhaseRules:
     def step_phase(self, step_name: str, job_phase: WorkflowPhase) -> WorkflowPhase:
         """The phase of a step: a rule's, else its job's."""
         return self.match(step_name) or job_phase
+
+
+def stage_phase(stage: str, ci_map: PhaseMap = CI_STAGES, rules: PhaseRules | None = None) -> WorkflowPhase:
+    """The phase of a stage name, whoever reported it (the Action, a
+    webhook's job): the CI map's names first, then Crackerjack's phases (a
+    CI step may be named after one), then the words of the name
+    (``rules``), then the CI default.
+
+    >>> [stage_phase(n, rules=PhaseRules.default()).value for n in ("lint", "tests", "linters", "smoke")]
+    ['verification', 'execution', 'verification', 'execution']
+    """
+    if ci_map.knows(stage):
+        return ci_map.phase_for(stage)
+    if CRACKERJACK_PHASES.knows(stage):
+        return CRACKERJACK_PHASES.phase_for(stage)
+    found = rules.match(stage) if rules is not None else None
+    return found or ci_map.phase_for(stage)
