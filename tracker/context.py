@@ -129,7 +129,10 @@ class CIPipelineContext:
             str(self.build_number) if isinstance(self.build_number, int) else self.build_number,
         )
         if not _BUILD.match(build):
-            raise ValueError(f"build_number {build!r} must be 1-64 letters, digits, '.', '_' or '-'")
+            raise ValueError(
+                f"build_number {build!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
         set_(self, "build_number", build)
         commit = _check_text("git_commit", self.git_commit).lower()
         if not _HEX.match(commit):

@@ -122,7 +122,9 @@ class Settings:
     log_level: str = _setting("INFO", "Log level of the receiver and CLI.")
 
     def __post_init__(self) -> None:
-        if self.sqlite_synchronous.upper() not in {"NORMAL", "FULL", "EXTRA", "OFF"}:
+        # OFF would let a machine crash corrupt the database; the README's
+        # durability promises hold for these two.
+        if self.sqlite_synchronous.upper() not in {"NORMAL", "FULL"}:
             raise ValueError(
                 f"{PREFIX}SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {self.sqlite_synchronous!r}"
             )

@@ -360,8 +360,16 @@ def test_a_cancelled_job_reaches_the_command_and_is_recorded(tmp_path: Path) -> 
 
 
 def _old_python() -> str | None:
-    found = sorted(Path.home().glob(".pyenv/versions/3.10*/bin/python3"))
-    return str(found[-1]) if found else shutil.which("python3.10")
+    """A real Python 3.10 (pyenv's under PYENV_ROOT, not its shim), if any."""
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found = sorted(root.glob("versions/3.10*/bin/python3"))
+    if found:
+        return str(found[-1])
+    on_path = shutil.which("python3.10")
+    # A pyenv shim for a version pyenv does not have exits 127: no Python.
+    if on_path and "shims" not in Path(on_path).parts:
+        return on_path
+    return None
 
 
 @pytest.mark.skipif(_old_python() is None, reason="no Python 3.10 on this machine")

@@ -352,6 +352,8 @@ def test_thresholds_come_from_settings(storage: SkillsStorage) -> None:
         ("SESSION_BUDDY_CI_BOTTLENECK_SUCCESS_RATE", "1.5"),
         ("SESSION_BUDDY_CI_HIGH_PRIORITY_SUCCESS_RATE", "-0.1"),
         ("SESSION_BUDDY_CI_SLOW_STAGE_SECONDS", "slow"),
+        ("SESSION_BUDDY_CI_SQLITE_SYNCHRONOUS", "off"),
+        ("SESSION_BUDDY_CI_SQLITE_SYNCHRONOUS", "EXTRA"),
     ],
 )
 def test_bad_threshold_settings_are_named(variable: str, value: str) -> None:
