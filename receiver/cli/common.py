@@ -12,6 +12,7 @@ from tracker.cicd import CICDTracker
 from tracker.errors import TrackerError
 from tracker.settings import Settings
 from tracker.storage import SkillsStorage, database_url
+from tracker.storage.base import sqlite_file
 
 
 @dataclass
@@ -33,13 +34,24 @@ class State:
             return base.with_(database_url=database_url(self.database))
         return base
 
-    def storage(self) -> SkillsStorage:
+    def storage(self, *, existing: bool = False) -> SkillsStorage:
+        """The storage; ``existing``: a command that only reads refuses a
+        SQLite file that does not exist (a mistyped path would otherwise
+        become a new, empty database and an empty answer)."""
         if self._storage is None:
-            self._storage = SkillsStorage(settings=self.settings)
+            settings = self.settings
+            if existing:
+                path = sqlite_file(settings.resolved_database_url)
+                if path is not None and not path.exists():
+                    raise click.ClickException(
+                        f"no database at {path}: check --database or SESSION_BUDDY_CI_DATABASE_URL "
+                        "(serve, track and the receiver create it)"
+                    )
+            self._storage = SkillsStorage(settings=settings)
         return self._storage
 
-    def cicd(self) -> CICDTracker:
-        return CICDTracker(storage=self.storage())
+    def cicd(self, *, existing: bool = False) -> CICDTracker:
+        return CICDTracker(storage=self.storage(existing=existing))
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def rebuild_rollups(state: State) -> None:
     """
     with friendly_errors():
         started = time.perf_counter()
-        counts = state.storage().rebuild_rollups()
+        counts = state.storage(existing=True).rebuild_rollups()
         elapsed = time.perf_counter() - started
     for table, rows in counts.items():
         click.echo(f"{table}: {rows} rows")

@@ -34,7 +34,7 @@ _days = click.option(
 def report(state: State, pipeline: str, days: int, fmt: str) -> None:
     """Print the report of PIPELINE over the last --days days."""
     with friendly_errors():
-        click.echo(state.cicd().generate_pipeline_report(pipeline, days, fmt), nl=False)
+        click.echo(state.cicd(existing=True).generate_pipeline_report(pipeline, days, fmt), nl=False)
 
 
 @click.command()
@@ -45,7 +45,7 @@ def report(state: State, pipeline: str, days: int, fmt: str) -> None:
 def export(state: State, pipeline: str, path: Path, days: int) -> None:
     """Write the analytics of PIPELINE as JSON to PATH."""
     with friendly_errors():
-        written = state.cicd().export_analytics(pipeline, path, days)
+        written = state.cicd(existing=True).export_analytics(pipeline, path, days)
     # On stderr: the export itself may be going to stdout.
     click.echo(f"wrote {written}", err=True)
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from receiver.cli import main
+from tracker.storage import SkillsStorage
 
 
 @pytest.fixture(autouse=True)
@@ -132,9 +133,13 @@ def test_export(db_path: Path, tmp_path: Path) -> None:
             "Error: cannot write /nonexistent-dir/x.json: No such file",
         ),
         ([*TRACK, "--duration", "1e11"], "Error: duration_seconds must be at most 31622400"),
+        (["report", "CI"], "Error: no database at "),
+        (["rebuild-rollups"], "Error: no database at "),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(db_path: Path, args: list[str], message: str) -> None:
+    if args[0] == "export":
+        SkillsStorage(f"sqlite:///{db_path}").close()  # a database there, but nowhere to write
     result = cli(db_path, *args)
     assert result.exit_code == 1
     assert result.stdout == ""

@@ -89,6 +89,21 @@ def database_url(target: str | Path | None, settings: Settings | None = None) ->
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for other databases and memory.
+
+    >>> sqlite_file("sqlite:////data/ci.db"), sqlite_file("sqlite://"), sqlite_file("postgresql://h/ci")
+    (PosixPath('/data/ci.db'), None, None)
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def _is_full(exc: BaseException) -> bool:
     message = str(getattr(exc, "orig", exc)).lower()
     return "database or disk is full" in message or "no space left" in message
