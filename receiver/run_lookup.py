@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from tracker.github.errors import PayloadError
@@ -41,6 +42,12 @@ RUN_RETRY_SECONDS = 60.0
 RUN_LOOKUP_MAX_WAIT_SECONDS = 3600.0
 #: Without credentials, how often an awaited run is named in the log.
 TELL_EVERY_SECONDS = 86_400.0
+#: A run attempt not read this long after its first job is given up on
+#: (deleted, or out of the credentials' sight): its jobs stay stored.
+GIVE_UP_AFTER = timedelta(days=3)
+#: The note on a run named without credentials: once credentials are set,
+#: it is read at once, not when the next telling was due.
+NO_CREDENTIALS = "no GitHub credentials to read it with"
 
 
 def delivery_id(run: AwaitedRun) -> str:
@@ -61,33 +68,55 @@ class RunLookup:
         Without credentials there is nothing to read: they are named in
         the log instead."""
         now = now or utcnow()
-        runs = self.storage.runs_due(now, limit=limit)
-        if self.commenter is None:
-            for run in runs:
-                log.warning(
-                    "completed jobs of run %s (attempt %s) in %s wait for its workflow_run delivery: "
-                    'subscribe the webhook to "Workflow runs" too, or set GitHub credentials so that '
-                    "the receiver reads the run from the API",
-                    run.run_id,
-                    run.run_attempt,
-                    run.repository,
-                )
-                self.storage.reschedule_run(run, now + timedelta(seconds=TELL_EVERY_SECONDS))
-            return []
-        return runs
+        if self.commenter is not None:
+            return self.storage.runs_due(now, limit=limit, noted_as=NO_CREDENTIALS)
+        for run in self.storage.runs_due(now, limit=limit):
+            log.warning(
+                "completed jobs of run %s (attempt %s) in %s wait for its workflow_run delivery: "
+                'subscribe the webhook to "Workflow runs" too, or set GitHub credentials so that '
+                "the receiver reads the run from the API",
+                run.run_id,
+                run.run_attempt,
+                run.repository,
+            )
+            self.storage.reschedule_run(
+                run, now + timedelta(seconds=TELL_EVERY_SECONDS), error=NO_CREDENTIALS
+            )
+        return []
 
-    def read(self, runs: list[AwaitedRun], *, now: datetime | None = None) -> int:
+    def read(
+        self,
+        runs: list[AwaitedRun],
+        *,
+        now: datetime | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> int:
         """Read ``runs``; store each completed one as a pending delivery.
-        Returns how many were stored."""
+        ``keep_going`` runs before each read (the caller renews its lease
+        there); false stops the reads. Returns how many were stored."""
         now = now or utcnow()
         stored = 0
         for run in runs:
+            if not keep_going():
+                break
             try:
                 stored += self._read(run, now)
             except Exception as exc:  # whatever went wrong, wait and try again
+                error = f"{type(exc).__name__}: {exc}"
+                if now - run.since > GIVE_UP_AFTER:
+                    log.warning(
+                        "gave up reading run %s (attempt %s) of %s, awaited since %s: %s; its jobs stay "
+                        "stored without their steps",
+                        run.run_id,
+                        run.run_attempt,
+                        run.repository,
+                        f"{run.since:%Y-%m-%d %H:%M} UTC",
+                        error,
+                    )
+                    self.storage.forget_run(run)
+                    continue
                 failures = run.failures + 1
                 wait = min(RUN_RETRY_SECONDS * 2 ** (failures - 1), RUN_LOOKUP_MAX_WAIT_SECONDS)
-                error = f"{type(exc).__name__}: {exc}"
                 log.warning(
                     "run %s (attempt %s) of %s, which completed jobs wait for, could not be read "
                     "(next try in %.0f s): %s",
@@ -137,11 +166,15 @@ class RunLookup:
             content_type="application/json",
             status=DeliveryStatus.PENDING,
         )
+        if receipt.requeued:
+            # Stored before and failed to apply: queued once more, but
+            # counted as a failed read, so that it is not retried each minute.
+            raise RuntimeError(f"delivery {delivery_id(run)} failed to apply before; queued again")
         log.info(
             "read run %s (attempt %s) of %s from GitHub, as no workflow_run delivery came: %s",
             run.run_id,
             run.run_attempt,
             run.repository,
-            "queued" if receipt.new or receipt.requeued else "stored before",
+            "queued" if receipt.new else "stored before",
         )
         return 1

@@ -43,7 +43,7 @@ from tracker.storage.pr_comments import CommentJob, CommentJobKind
 
 from .github_retry import GitHubCallFailed
 from .pr_comments import PRCommenter
-from .run_lookup import RunLookup
+from .run_lookup import NO_CREDENTIALS, RunLookup
 
 log = logging.getLogger(__name__)
 
@@ -272,13 +272,19 @@ class WebhookWorker:
     def _look_up_runs(self) -> None:
         # One process at a time (its own lease: GitHub's retry waits may
         # outlast the deliveries' one), taken only when a run is due.
-        if self.runs.due() and self.storage.take_lease(
-            RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS
-        ):
+        noted = NO_CREDENTIALS if self.commenter is not None else None
+        if not self.storage.runs_due(utcnow(), limit=1, noted_as=noted):
+            return
+        if self.storage.take_lease(RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS):
             try:
-                # Asked again under the lease: another process may have
-                # read them since.
-                self.runs.read(self.runs.due())
+                # Asked under the lease: another process may have read them
+                # since. The lease is renewed before each (slow) read.
+                self.runs.read(
+                    self.runs.due(),
+                    keep_going=lambda: self.storage.take_lease(
+                        RUN_LOOKUP_LEASE, self.owner, RUN_LOOKUP_LEASE_SECONDS
+                    ),
+                )
             finally:
                 self.storage.drop_lease(RUN_LOOKUP_LEASE, self.owner)
 

@@ -27,7 +27,7 @@ _ZWSP = "\u200b"
 _DOLLAR = "<span>$</span>"
 # GitHub links bare URLs itself ("extended autolinks"): a zero-width space
 # after the scheme's colon, or after "www", leaves the text as it reads.
-_AUTOLINK = re.compile(r"(?i)(:)(?=//)|\b(www)(?=\.)")
+_AUTOLINK = re.compile(r"(?i)(:)(?=//)|(?<![0-9a-z])(www)(?=\.)")  # "_www." links too
 #: Control characters (C0 but none of the whitespace ``split`` removes, DEL,
 #: C1): names and failure messages come from CI logs, where colour codes are
 #: common, and an escape sequence printed to a terminal can rewrite what it

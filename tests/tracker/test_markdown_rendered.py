@@ -18,6 +18,7 @@ HOSTILE = [
     "<img src=x onerror=alert(1)> <script>alert(1)</script> <!-- hidden -->",
     "[click](https://evil.example) ![pixel](https://evil.example/p.png) <https://evil.example>",
     "see https://evil.example/phish or www.evil.example/reset or HTTP://EVIL.EXAMPLE",
+    "feature_www.evil.example/reset and x_https://evil.example",
     "mail x@evil.example, ping @octocat and @org/team, fixes #12 and GH-1",
     "*bold* _it_ **b** __b__ ~~gone~~ `code` ``more``",
     "a | b | c \\| d \\*e\\* \\\\",

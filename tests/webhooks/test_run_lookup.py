@@ -13,7 +13,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from receiver import create_app
+from receiver import create_app, run_lookup
 from receiver.github_client import GitHubClients
 from receiver.github_retry import RetryPolicy
 from receiver.pr_comments import PRCommenter
@@ -270,3 +270,68 @@ def test_the_background_round_reads_under_its_own_lease(
     assert calls(api) == [("GET", f"/repos/{REPO}/actions/runs/{RUN}/attempts/1")]
     assert storage.count_invocations() > 0 and awaited(storage) == []
     assert storage.take_lease(RUN_LOOKUP_LEASE, "another process", 300)  # let go after reading
+
+
+def test_a_run_that_cannot_be_read_for_three_days_is_given_up(
+    gh_client: FlaskClient,
+    gh_worker: WebhookWorker,
+    storage: SkillsStorage,
+    api: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deliver_jobs(gh_client)
+    gh_worker.process_pending()
+    api.add(responses.GET, attempt_url(), json={"message": "Not Found"}, status=404)
+    assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 0
+    assert [a[:3] for a in awaited(storage)] == [(RUN, 1, 1)]  # tried again later
+    later = utcnow() + run_lookup.GIVE_UP_AFTER + timedelta(minutes=1)
+    assert gh_worker.look_up_runs(now=later) == 0
+    assert awaited(storage) == [] and len(api.calls) == 2  # not asked again, ever
+    assert f"gave up reading run {RUN} (attempt 1) of {REPO}" in caplog.text
+    assert len(storage.github_jobs(run_id=RUN)) == 2  # the jobs stay stored
+
+
+def test_a_read_run_that_fails_to_apply_backs_off_too(
+    gh_client: FlaskClient,
+    gh_worker: WebhookWorker,
+    storage: SkillsStorage,
+    api: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deliver_jobs(gh_client)
+    gh_worker.process_pending()
+    api.add(responses.GET, attempt_url(), json=api_run(prs=()))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in applying runs")
+
+    monkeypatch.setattr(gh_worker.storage, "ingest_workflow_run", broken)  # any failure that repeats
+    start = utcnow() + AFTER
+    for minute in range(0, 10):
+        gh_worker.look_up_runs(now=start + timedelta(minutes=minute))
+        gh_worker.process_pending()
+    # Read at minute 0; from then on each read finds the delivery failed
+    # and waits twice as long: minutes 1, 2, 4, 8 (not every minute).
+    assert len(api.calls) == 5
+    ((_, _, failures, error),) = awaited(storage)
+    assert failures == 4 and error is not None and "failed to apply before" in error
+
+
+def test_credentials_set_later_read_a_named_run_at_once(
+    settings: Settings,
+    storage: SkillsStorage,
+    client: FlaskClient,
+    worker: WebhookWorker,
+    api: responses.RequestsMock,
+) -> None:
+    deliver_jobs(client)
+    worker.process_pending()
+    start = utcnow() + AFTER
+    assert worker.look_up_runs(now=start) == 0  # named in the log, next telling in a day
+    app = create_app(
+        settings.with_(github_token="t"),
+        TESTING=True,
+        GITHUB_COMMENTER=PRCommenter(GitHubClients(settings.with_(github_token="t"), throttle=False)),
+    )
+    api.add(responses.GET, attempt_url(), json=api_run(prs=()))
+    assert webhook_worker(app).look_up_runs(now=start + timedelta(minutes=1)) == 1

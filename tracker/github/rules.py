@@ -11,6 +11,8 @@ them recognise takes the CI default (``execution``).
 >>> rules = PhaseRules.default()
 >>> [rules.job_phase(n).value for n in ("linters", "Analyze (javascript)", "Unit tests", "update")]
 ['verification', 'verification', 'execution', 'execution']
+>>> rules.job_phase("fast_hooks").value   # a Crackerjack phase, as for any stage name
+'setup'
 >>> rules.step_phase("Run actions/checkout@v2", WorkflowPhase.VERIFICATION).value
 'setup'
 >>> rules.step_phase("Complete job", WorkflowPhase.VERIFICATION).value
@@ -104,7 +106,13 @@ class PhaseRules:
         return None
 
     def job_phase(self, job_name: str) -> WorkflowPhase:
-        """The phase of a job (the stage): a rule's, else ``fallback``."""
+        """The phase of a job (the stage), as of any stage name: exact names,
+        Crackerjack's phases, words, else ``fallback``."""
+        key = " ".join(job_name.split()).lower()
+        if key in self.exact:
+            return self.exact[key]
+        if CRACKERJACK_PHASES.knows(job_name):
+            return CRACKERJACK_PHASES.phase_for(job_name)
         return self.match(job_name) or self.fallback
 
     def step_phase(self, step_name: str, job_phase: WorkflowPhase) -> WorkflowPhase:
@@ -123,7 +131,8 @@ def stage_phase(stage: str, ci_map: PhaseMap = CI_STAGES, rules: PhaseRules | No
     """
     if ci_map.knows(stage):
         return ci_map.phase_for(stage)
+    if rules is not None:
+        return rules.job_phase(stage)
     if CRACKERJACK_PHASES.knows(stage):
         return CRACKERJACK_PHASES.phase_for(stage)
-    found = rules.match(stage) if rules is not None else None
-    return found or ci_map.phase_for(stage)
+    return ci_map.phase_for(stage)

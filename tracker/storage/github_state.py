@@ -58,6 +58,7 @@ class AwaitedRun:
     run_attempt: int
     installation_id: int | None
     failures: int  # reads of it that failed in a row
+    since: datetime  # when its first completed job was stored
 
 
 #: How long completed jobs wait for their run's own delivery before the run
@@ -280,17 +281,29 @@ class GitHubStateStore(CommentQueue, WebhookDeliveryStore, InvocationStore):
 
     # -- awaited runs -----------------------------------------------------
 
-    def runs_due(self, now: datetime, *, limit: int = 20) -> list[AwaitedRun]:
+    def runs_due(self, now: datetime, *, limit: int = 20, noted_as: str | None = None) -> list[AwaitedRun]:
         """Awaited run attempts whose next look-up has come (``now``: naive
-        UTC), the longest due first."""
+        UTC), the longest due first; with ``noted_as``, also those whose
+        last error is that text, whenever their next look-up."""
         a = github_run_awaited
-        query = select(a).where(a.c.next_lookup <= now).order_by(a.c.next_lookup, a.c.run_id).limit(limit)
+        due = a.c.next_lookup <= now
+        if noted_as is not None:
+            due = or_(due, a.c.last_error == noted_as)
+        query = select(a).where(due).order_by(a.c.next_lookup, a.c.run_id).limit(limit)
         with self.read("finding the runs that jobs wait for") as conn:
             rows = conn.execute(query).all()
         return [
-            AwaitedRun(r.repository, int(r.run_id), int(r.run_attempt), r.installation_id, int(r.failures))
+            AwaitedRun(
+                r.repository, int(r.run_id), int(r.run_attempt), r.installation_id, int(r.failures), r.since
+            )
             for r in rows
         ]
+
+    def forget_run(self, run: AwaitedRun) -> None:
+        """Stop awaiting a run attempt (its jobs stay stored, waiting)."""
+        a = github_run_awaited
+        with self.write("forgetting an awaited run") as conn:
+            conn.execute(delete(a).where(a.c.run_id == run.run_id, a.c.run_attempt == run.run_attempt))
 
     def reschedule_run(
         self, run: AwaitedRun, next_lookup: datetime, *, failures: int = 0, error: str | None = None
