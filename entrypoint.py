@@ -41,7 +41,6 @@ from ci_action.command import (  # noqa: E402
     shell_command,
 )
 from ci_action.delivery import Delivered, check_url, deliver  # noqa: E402
-from tracker.urls import in_clear  # noqa: E402
 
 if TYPE_CHECKING:
     from tracker.context import CIPipelineContext
@@ -225,9 +224,11 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
     ``notes`` are warnings that do not stop the result from being sent."""
     tracking = Tracking(problems=list(notes))
     try:
-        from tracker import phases  # noqa: F401 - enum.StrEnum needs Python 3.11
+        from tracker import phases  # noqa: F401
         from tracker.context import CIPipelineContext
-    except Exception as exc:  # a python3 older than tracker needs: run, don't track
+        from tracker.github import rules  # noqa: F401
+        from tracker.urls import in_clear
+    except Exception as exc:  # a python3 too old, a partial copy: run, don't track
         tracking.block(f"cannot load the tracker modules with Python {sys.version.split()[0]}: {exc}")
         return tracking
     try:

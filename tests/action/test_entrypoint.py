@@ -325,6 +325,37 @@ def test_entrypoint_needs_no_site_packages(tmp_path: Path) -> None:
     assert "| lint | ruff-check | verification | ✅ success |" in summary.read_text()
 
 
+def test_a_partial_copy_of_the_action_still_runs_the_command(tmp_path: Path) -> None:
+    """A copy missing a tracker module (the README lists them) warns and
+    runs the command with its own exit code: tracking never breaks a build."""
+    action = tmp_path / "action"
+    action.mkdir()
+    for name in ("entrypoint.py", "ci_action", "tracker"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, action / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, action / name)
+    (action / "tracker" / "urls.py").unlink()
+    env = {
+        "PATH": os.environ["PATH"],
+        **GITHUB_ENV,
+        "SBCI_RUN": "exit 3",
+        "SBCI_STAGE": "lint",
+        "SBCI_SKILL": "x",
+    }
+    done = subprocess.run(
+        [sys.executable, "-S", "-I", str(action / "entrypoint.py")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "::warning::cannot load the tracker modules" in done.stdout and "tracker.urls" in done.stdout
+
+
 def test_a_cancelled_job_reaches_the_command_and_is_recorded(tmp_path: Path) -> None:
     """SIGTERM to the Action (a cancelled job) is passed on to the command,
     which runs in its own process group; its exit status is the step's."""
