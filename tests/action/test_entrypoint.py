@@ -299,6 +299,19 @@ def test_output_streams_live(tmp_path: Path) -> None:
     assert "session-buddy-ci: test (pytest-run, execution) passed" in rest
 
 
+def run_isolated(entrypoint: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run an entrypoint.py as a runner's bare python3 would: no
+    site-packages, no user site, no PYTHON* variables (-S -I)."""
+    return subprocess.run(
+        [sys.executable, "-S", "-I", str(entrypoint)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_entrypoint_needs_no_site_packages(tmp_path: Path) -> None:
     """Standard library only: with site-packages out of reach (-S -I) the
     step still maps its phase and writes its summary, warning-free."""
@@ -311,14 +324,7 @@ def test_entrypoint_needs_no_site_packages(tmp_path: Path) -> None:
         "SBCI_STAGE": "lint",
         "SBCI_SKILL": "ruff-check",
     }
-    done = subprocess.run(
-        [sys.executable, "-S", "-I", str(REPO / "entrypoint.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_isolated(REPO / "entrypoint.py", env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "lint (ruff-check, verification) passed" in done.stdout
     assert "::warning" not in done.stdout and done.stderr == ""
@@ -344,14 +350,7 @@ def test_a_partial_copy_of_the_action_still_runs_the_command(tmp_path: Path) -> 
         "SBCI_STAGE": "lint",
         "SBCI_SKILL": "x",
     }
-    done = subprocess.run(
-        [sys.executable, "-S", "-I", str(action / "entrypoint.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_isolated(action / "entrypoint.py", env, tmp_path)
     assert done.returncode == 3, done.stderr
     assert "::warning::cannot load the tracker modules" in done.stdout and "tracker.urls" in done.stdout
 

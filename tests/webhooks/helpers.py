@@ -271,3 +271,17 @@ def comment_json(
         "url": f"https://api.github.com/repos/{REPO}/issues/comments/{comment_id}",
         "html_url": f"https://github.com/{REPO}/pull/7#issuecomment-{comment_id}",
     }
+
+
+def installation_token(
+    api: responses.RequestsMock,
+    installation_id: int,
+    token: str = "ghs_installation",  # noqa: S107 (a mocked API's answer)
+) -> None:
+    """GitHub's answer to a GitHub App asking for an installation token."""
+    api.add(
+        responses.POST,
+        f"{GH}/app/installations/{installation_id}/access_tokens",
+        json={"token": token, "expires_at": "2099-01-01T00:00:00Z"},
+        status=201,
+    )

@@ -29,6 +29,7 @@ from tests.webhooks.helpers import (
     calls,
     comment_json,
     deliver_build,
+    installation_token,
     job_payload,
     post,
     run_payload,
@@ -148,12 +149,7 @@ def test_as_an_app_only_the_apps_own_marked_comment_is_edited(
 ) -> None:
     app_settings = settings.with_(github_app_id="12345", github_private_key=_pem())
     commenter = PRCommenter(GitHubClients(app_settings, throttle=False))
-    api.add(
-        responses.POST,
-        f"{GH}/app/installations/5/access_tokens",
-        json={"token": "t", "expires_at": "2099-01-01T00:00:00Z"},
-        status=201,
-    )
+    installation_token(api, 5, "t")
     others = [
         comment_json(1, f"{MARKER}\nby hand", user="mallory"),
         comment_json(2, f"{MARKER}\nanother app", user="other[bot]", app_id=999),
@@ -343,12 +339,7 @@ def test_github_app_installation_token(db_path: Any, api: responses.RequestsMock
         TESTING=True,
         GITHUB_COMMENTER=PRCommenter(GitHubClients(settings, throttle=False), sleep=Sleeps()),
     )
-    api.add(
-        responses.POST,
-        f"{GH}/app/installations/42/access_tokens",
-        json={"token": "ghs_installation", "expires_at": "2099-01-01T00:00:00Z"},
-        status=201,
-    )
+    installation_token(api, 42, "ghs_installation")
     api.add(responses.GET, COMMENTS_7, json=[])
     api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
     deliver_build(app.test_client(), installation=42)

@@ -28,6 +28,7 @@ from tests.webhooks.helpers import (
     Sleeps,
     calls,
     comment_json,
+    installation_token,
     job_payload,
     post,
     run_payload,
@@ -62,6 +63,15 @@ def deliver_jobs(
             fixture=fixture,
         )
         assert post(client, "workflow_job", payload).status_code == 202
+
+
+def jobs_of_a_run_github_will_not_serve(
+    client: FlaskClient, worker: WebhookWorker, api: responses.RequestsMock
+) -> None:
+    """Two completed jobs applied, whose run attempt the API answers 404."""
+    deliver_jobs(client)
+    worker.process_pending()
+    api.add(responses.GET, attempt_url(), json={"message": "Not Found"}, status=404)
 
 
 def api_run(**changes: Any) -> dict[str, Any]:
@@ -162,9 +172,7 @@ def test_a_failed_read_waits_longer_each_time_in_every_process(
     api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    deliver_jobs(gh_client)
-    gh_worker.process_pending()
-    api.add(responses.GET, attempt_url(), json={"message": "Not Found"}, status=404)
+    jobs_of_a_run_github_will_not_serve(gh_client, gh_worker, api)
     other = WebhookWorker(storage, gh_worker.rules, commenter=gh_worker.commenter)  # another process
     start = utcnow() + AFTER
     reads = []
@@ -199,12 +207,7 @@ def test_an_app_that_cannot_see_the_repository_stops_nothing_else(
     # A completed run of PR 7 whose delivery names its installation: its
     # comment must still be written in the same round.
     post(app_client, "workflow_run", run_payload(run_id=RUN + 1, prs=(7,), installation=5))
-    api.add(
-        responses.POST,
-        f"{GH}/app/installations/5/access_tokens",
-        json={"token": "t", "expires_at": "2099-01-01T00:00:00Z"},
-        status=201,
-    )
+    installation_token(api, 5, "t")
     api.add(responses.GET, COMMENTS_7, json=[])
     api.add(responses.POST, COMMENTS_7, json=comment_json(111, "x"), status=201)
     worker._round()
@@ -279,9 +282,7 @@ def test_a_run_that_cannot_be_read_for_three_days_is_given_up(
     api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    deliver_jobs(gh_client)
-    gh_worker.process_pending()
-    api.add(responses.GET, attempt_url(), json={"message": "Not Found"}, status=404)
+    jobs_of_a_run_github_will_not_serve(gh_client, gh_worker, api)
     assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 0
     assert [a[:3] for a in awaited(storage)] == [(RUN, 1, 1)]  # tried again later
     later = utcnow() + run_lookup.GIVE_UP_AFTER + timedelta(minutes=1)
