@@ -9,11 +9,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from tracker.markdown import md_text
+try:
+    from tracker.markdown import md_text
+except ImportError:  # a partial copy of the Action: the step must still run
+
+    def md_text(text: str, *, limit: int = 300) -> str:
+        """Letters, digits, spaces and dashes only: nothing can render or link."""
+        return re.sub(r"[^0-9A-Za-z -]", "?", " ".join(str(text).split()))[:limit]
+
 
 #: The stage table of the job summary. A file that already holds this header
 #: gets only a new row.

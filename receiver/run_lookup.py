@@ -43,8 +43,10 @@ RUN_LOOKUP_MAX_WAIT_SECONDS = 3600.0
 #: Without credentials, how often an awaited run is named in the log.
 TELL_EVERY_SECONDS = 86_400.0
 #: A run attempt not read this long after its first job is given up on
-#: (deleted, or out of the credentials' sight): its jobs stay stored.
+#: (deleted, or out of the credentials' sight): its jobs stay stored...
 GIVE_UP_AFTER = timedelta(days=3)
+#: ... once that many reads in a row have failed.
+GIVE_UP_FAILURES = 5
 #: The note on a run named without credentials: once credentials are set,
 #: it is read at once, not when the next telling was due.
 NO_CREDENTIALS = "no GitHub credentials to read it with"
@@ -103,7 +105,9 @@ class RunLookup:
                 stored += self._read(run, now)
             except Exception as exc:  # whatever went wrong, wait and try again
                 error = f"{type(exc).__name__}: {exc}"
-                if now - run.since > GIVE_UP_AFTER:
+                # Old and failing for a while: one bad minute after a long
+                # wait (credentials set on day four) is no reason to give up.
+                if now - run.since > GIVE_UP_AFTER and run.failures + 1 >= GIVE_UP_FAILURES:
                     log.warning(
                         "gave up reading run %s (attempt %s) of %s, awaited since %s: %s; its jobs stay "
                         "stored without their steps",

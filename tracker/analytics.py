@@ -13,7 +13,7 @@ from typing import Any
 
 from .github.rules import PhaseRules, stage_phase
 from .metrics import PipelineStageMetrics
-from .phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase
+from .phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase, stage_key
 from .settings import Settings
 
 #: Version of the JSON export; bump on any incompatible change.
@@ -151,7 +151,7 @@ def usual_skills(
 ) -> tuple[str, ...]:
     """Skills usually seen in a stage: its own row of the vocabulary when
     the name is known, else those of every stage of its phase."""
-    key = stage.strip().lower()
+    key = stage_key(stage)
     for table in (ci_map, CRACKERJACK_PHASES):
         if key in table.usual_skills:
             return table.usual_skills[key]

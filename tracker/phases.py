@@ -87,6 +87,16 @@ class Outcome(StrEnum):
         return cls.SUCCESS if completed else cls.FAILURE
 
 
+def stage_key(name: str) -> str:
+    """How a stage (or job) name is compared: case and runs of spaces
+    ignored, so that every map and rule finds a name alike.
+
+    >>> stage_key("  Smoke   Test ")
+    'smoke test'
+    """
+    return " ".join(name.split()).lower()
+
+
 @dataclass(frozen=True)
 class PhaseMap:
     """A case-insensitive map from stage names to workflow phases.
@@ -102,21 +112,21 @@ class PhaseMap:
     usual_skills: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        normalised = {k.strip().lower(): WorkflowPhase.parse(v) for k, v in self.table.items()}
+        normalised = {stage_key(k): WorkflowPhase.parse(v) for k, v in self.table.items()}
         object.__setattr__(self, "table", MappingProxyType(normalised))
         object.__setattr__(self, "usual_skills", MappingProxyType(dict(self.usual_skills)))
 
     def phase_for(self, stage: str) -> WorkflowPhase:
         """The phase of ``stage``, or the default for an unknown name."""
-        return self.table.get(stage.strip().lower(), self.default)
+        return self.table.get(stage_key(stage), self.default)
 
     def knows(self, stage: str) -> bool:
-        return stage.strip().lower() in self.table
+        return stage_key(stage) in self.table
 
     def strict_phase_for(self, stage: str) -> WorkflowPhase:
         """Like :meth:`phase_for`, but an unknown name is a ``ValueError``
         that lists the valid names."""
-        key = stage.strip().lower()
+        key = stage_key(stage)
         if key not in self.table:
             valid = ", ".join(self.table)
             raise ValueError(f"unknown {self.name} phase {stage!r}; valid phases: {valid}")
@@ -129,7 +139,7 @@ class PhaseMap:
         <WorkflowPhase.VERIFICATION: 'verification'>
         """
         merged: dict[str, WorkflowPhase] = dict(self.table)
-        merged.update({k.strip().lower(): WorkflowPhase.parse(v) for k, v in extra.items()})
+        merged.update({stage_key(k): WorkflowPhase.parse(v) for k, v in extra.items()})
         return PhaseMap(self.name, merged, self.default, self.usual_skills)
 
     def skills_for_phase(self, phase: WorkflowPhase) -> tuple[str, ...]:
@@ -213,7 +223,7 @@ def parse_phase_overrides(text: str) -> dict[str, WorkflowPhase]:
         name, sep, phase = entry.partition("=")
         if not sep or not name.strip():
             raise ValueError(f"stage phase entry {entry!r} is not of the form name=phase")
-        result[name.strip().lower()] = WorkflowPhase.parse(phase)
+        result[stage_key(name)] = WorkflowPhase.parse(phase)
     return result
 
 

@@ -177,3 +177,15 @@ def test_usage_errors_name_the_option(db_path: Path) -> None:
     result = cli(db_path, "report", "CI", "--days", "0")
     assert result.exit_code == 2
     assert "Invalid value for '--days'" in result.stderr
+
+
+def test_a_sqlite_uri_database_is_read_where_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "a.db"
+    SkillsStorage(f"sqlite:///{db}").close()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(main, ["--database", f"sqlite:///file:{db}?mode=ro&uri=true", "report", "CI"])
+    assert (result.exit_code, result.stderr) == (0, ""), result.stderr
+    assert "No runs recorded" in result.stdout
+    assert list(work.iterdir()) == []  # no stray file: folder where it ran

@@ -143,3 +143,18 @@ def test_usual_skills_of_each_phase() -> None:
         "codespell",
         "whitespace-check",
     )
+
+
+def test_a_name_is_found_alike_by_every_map_and_rule() -> None:
+    # The Action's output, the receiver's stored phase and a webhook job's
+    # phase must agree, whatever the spaces and case of the name.
+    from tracker.github.rules import PhaseRules, stage_phase
+    from tracker.phases import Integration, WorkflowPhase, parse_phase_overrides, phase_map_for
+
+    overrides = parse_phase_overrides("smoke  test=verification")
+    ci_map = phase_map_for(Integration.CI, overrides)
+    rules = PhaseRules.build(exact=overrides)
+    for name in ("smoke test", "Smoke  Test", " smoke\ttest "):
+        assert ci_map.phase_for(name) is WorkflowPhase.VERIFICATION, name
+        assert rules.job_phase(name) is WorkflowPhase.VERIFICATION, name
+        assert stage_phase(name, ci_map, rules) is WorkflowPhase.VERIFICATION, name

@@ -283,11 +283,17 @@ def test_a_run_that_cannot_be_read_for_three_days_is_given_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     jobs_of_a_run_github_will_not_serve(gh_client, gh_worker, api)
-    assert gh_worker.look_up_runs(now=utcnow() + AFTER) == 0
-    assert [a[:3] for a in awaited(storage)] == [(RUN, 1, 1)]  # tried again later
-    later = utcnow() + run_lookup.GIVE_UP_AFTER + timedelta(minutes=1)
-    assert gh_worker.look_up_runs(now=later) == 0
-    assert awaited(storage) == [] and len(api.calls) == 2  # not asked again, ever
+    late = utcnow() + run_lookup.GIVE_UP_AFTER + timedelta(minutes=1)
+    # Three days on, but the first failures: a bad minute (credentials set
+    # on day four, a GitHub outage) is no reason to give up.
+    for minutes in (0, 1, 3, 7):
+        assert gh_worker.look_up_runs(now=late + timedelta(minutes=minutes)) == 0
+        assert awaited(storage) != []
+    assert [a[:3] for a in awaited(storage)] == [(RUN, 1, run_lookup.GIVE_UP_FAILURES - 1)]
+    assert gh_worker.look_up_runs(now=late + timedelta(minutes=15)) == 0  # the fifth failure in a row
+    assert awaited(storage) == [] and len(api.calls) == run_lookup.GIVE_UP_FAILURES
+    assert gh_worker.look_up_runs(now=late + timedelta(days=1)) == 0
+    assert len(api.calls) == run_lookup.GIVE_UP_FAILURES  # not asked again, ever
     assert f"gave up reading run {RUN} (attempt 1) of {REPO}" in caplog.text
     assert len(storage.github_jobs(run_id=RUN)) == 2  # the jobs stay stored
 

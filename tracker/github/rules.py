@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase, parse_phase_overrides
+from ..phases import CI_STAGES, CRACKERJACK_PHASES, PhaseMap, WorkflowPhase, parse_phase_overrides, stage_key
 from ..settings import Settings
 
 _S, _E, _V, _D = (
@@ -55,7 +55,7 @@ DEFAULT_WORDS: tuple[tuple[str, WorkflowPhase], ...] = (
 def _pattern(stem: str) -> re.Pattern[str]:
     # A stem matches at a word start: "lint" in "js-lint" and "linters",
     # never in "splinter".
-    return re.compile(r"(?<![0-9A-Za-z])" + re.escape(stem.strip().lower()))
+    return re.compile(r"(?<![0-9A-Za-z])" + re.escape(stage_key(stem)))
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class PhaseRules:
     )
 
     def __post_init__(self) -> None:
-        exact = {k.strip().lower(): WorkflowPhase.parse(v) for k, v in self.exact.items()}
+        exact = {stage_key(k): WorkflowPhase.parse(v) for k, v in self.exact.items()}
         object.__setattr__(self, "exact", MappingProxyType(exact))
         object.__setattr__(self, "_compiled", tuple((_pattern(w), p) for w, p in self.words if w.strip()))
 
@@ -97,7 +97,7 @@ class PhaseRules:
 
     def match(self, name: str) -> WorkflowPhase | None:
         """The phase a name names, or ``None`` when no rule recognises it."""
-        key = " ".join(name.split()).lower()
+        key = stage_key(name)
         if key in self.exact:
             return self.exact[key]
         for pattern, phase in self._compiled:
@@ -108,7 +108,7 @@ class PhaseRules:
     def job_phase(self, job_name: str) -> WorkflowPhase:
         """The phase of a job (the stage), as of any stage name: exact names,
         Crackerjack's phases, words, else ``fallback``."""
-        key = " ".join(job_name.split()).lower()
+        key = stage_key(job_name)
         if key in self.exact:
             return self.exact[key]
         if CRACKERJACK_PHASES.knows(job_name):

@@ -101,6 +101,8 @@ def sqlite_file(url: str) -> Path | None:
         return None
     if parsed.drivername not in ("sqlite", "sqlite+pysqlite") or parsed.database in (None, "", ":memory:"):
         return None
+    if parsed.query.get("uri"):  # file:…?mode=… names: SQLite's to read
+        return None
     return Path(parsed.database)
 
 
@@ -125,8 +127,9 @@ class StorageBase:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.url = database_url(target, self.settings)
-        if self.url.startswith("sqlite:///"):
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(self.url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         _check_url(self.url)
         try:
             self.engine, self.vector_enabled = make_engine(
