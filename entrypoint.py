@@ -239,6 +239,12 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
         tracking.block("the skill input is empty")
     try:
         tracking.context = CIPipelineContext.from_github_env(env, environment=inputs.environment)
+        given = env.get("GITHUB_REPOSITORY", "").strip()
+        if given and tracking.context.repository is None and inputs.receiver_url:
+            tracking.problems.append(
+                f"GITHUB_REPOSITORY {given!r} does not look like owner/name (act takes it from the "
+                "origin remote): the result is sent without a repository"
+            )
     except ValueError as exc:
         # Without a receiver nothing would be sent anyway: no need to warn.
         if inputs.receiver_url:

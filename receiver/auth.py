@@ -23,8 +23,11 @@ def check_token(header: str | None, tokens: tuple[str, ...]) -> int | None:
     True
     >>> check_token(None, ("s3cret",)), check_token("Bearer nope", ("s3cret",))
     (401, 403)
+    >>> check_token("bearer s3cret", ("s3cret",)) is None
+    True
     """
-    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+    # The scheme is case-insensitive (RFC 7235): "bearer x" is a bearer token.
+    if not header or header[:7].lower() != "bearer " or not header[7:].strip():
         return 401
     given = header[7:].strip().encode()
     # Compare with every token, in constant time each, without stopping early.

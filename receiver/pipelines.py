@@ -57,12 +57,18 @@ def list_pipelines() -> Response:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: The longest pipeline name (the column's width).
+MAX_NAME = 255
+
+
 def bad_name(name: str) -> Response | None:
     """A 400 for a pipeline name no pipeline can have: one with a control
     character (``%00`` in the path), which CIPipelineContext refuses and
     PostgreSQL cannot even compare."""
     if _CONTROL.search(name):
         return error_response(400, "bad_request", "a pipeline name has no control characters")
+    if len(name) > MAX_NAME:
+        return error_response(400, "bad_request", f"a pipeline name is at most {MAX_NAME} characters")
     return None
 
 
@@ -100,7 +106,7 @@ _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\x00-\\x1f\\x7f]+$"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": "^[^\\x00-\\x1f\\x7f]+$"},
 }
 
 
@@ -137,7 +143,10 @@ describe(
                 "parameters": [_NAME, _days_param(7)],
                 "responses": {
                     "200": json_body({"type": "object", "required": ["schema_version", "stages"]}),
-                    "400": error("Bad query parameter, or a name with a control character"),
+                    "400": error(
+                        "Bad query parameter, a name with a control character or over 255 characters"
+                    ),
+                    "404": error("No such route: a name with a line break (no path segment holds one)"),
                 },
             }
         },
@@ -164,7 +173,10 @@ describe(
                             "application/json": {"schema": {"type": "object"}},
                         },
                     },
-                    "400": error("Bad query parameter, or a name with a control character"),
+                    "400": error(
+                        "Bad query parameter, a name with a control character or over 255 characters"
+                    ),
+                    "404": error("No such route: a name with a line break (no path segment holds one)"),
                 },
             }
         },

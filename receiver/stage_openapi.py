@@ -84,8 +84,9 @@ STAGE_RESULT: dict[str, Any] = {
         "context": {"$ref": "#/components/schemas/PipelineContext"},
         "stage": {
             **_NAME,
-            "description": "Stage name, mapped to a workflow phase (unknown CI names map to "
-            "`execution`). With integration `crackerjack` it must be one of: "
+            "description": "Stage name, mapped to a workflow phase (a name the CI table does not "
+            "know takes the phase its words name, else `execution`). With integration `crackerjack` "
+            "it must be one of: "
             f"{', '.join(CRACKERJACK_PHASES.table)}.",
             "examples": ["test"],
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -14,6 +15,17 @@ def test_healthz_reports_database(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.get_json()["status"] == "ok"
     assert response.get_json()["database"] == "sqlite"
+
+
+def test_healthz_reads_the_database_file(client: FlaskClient, db_path: Path) -> None:
+    # A file that is no database any more is unhealthy, on every worker:
+    # SELECT 1 would still answer from a connection already open.
+    assert client.get("/healthz").status_code == 200
+    with db_path.open("r+b") as file:
+        file.write(os.urandom(4096))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unhealthy", "database": "StorageError"}
 
 
 def test_unknown_route_is_json_404(client: FlaskClient) -> None:

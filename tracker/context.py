@@ -103,6 +103,22 @@ def _ref_name(ref: str) -> str:
     return ref
 
 
+def _owner_name(repo: str) -> bool:
+    return repo.count("/") == 1 and not repo.startswith("/") and not repo.endswith("/")
+
+
+def repository_or_none(value: str) -> str | None:
+    """``GITHUB_REPOSITORY`` when it looks like owner/name, else ``None``:
+    the field is optional, and act sets the path of a clone of a local
+    repository there, which must not cost the whole result.
+
+    >>> repository_or_none("octo-org/octo-repo"), repository_or_none("/work/main"), repository_or_none("")
+    ('octo-org/octo-repo', None, None)
+    """
+    value = value.strip()
+    return value if value and _owner_name(value) else None
+
+
 @dataclass(frozen=True)
 class CIPipelineContext:
     """The CI/CD context of a stage result, validated on construction.
@@ -147,7 +163,7 @@ class CIPipelineContext:
         set_(self, "triggered_by", _check_text("triggered_by", self.triggered_by))
         if self.repository is not None:
             repo = _check_text("repository", self.repository, allow_space=False)
-            if repo.count("/") != 1 or repo.startswith("/") or repo.endswith("/"):
+            if not _owner_name(repo):
                 raise ValueError(f"repository {repo!r} must look like owner/name")
             set_(self, "repository", repo)
         if self.run_id is not None:
@@ -246,7 +262,7 @@ class CIPipelineContext:
             git_branch=branch,
             environment=environment or "ci",
             triggered_by=get("GITHUB_EVENT_NAME"),
-            repository=get("GITHUB_REPOSITORY") or None,
+            repository=repository_or_none(get("GITHUB_REPOSITORY")),
             run_id=get("GITHUB_RUN_ID") or None,
             run_attempt=attempt,
             job=get("GITHUB_JOB") or None,

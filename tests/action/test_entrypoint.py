@@ -524,3 +524,14 @@ def test_an_unsent_steps_phase_is_the_one_the_receiver_would_answer(
         assert receiver.phase_for(stage).value == phase
     finally:
         receiver.close()
+
+
+def test_a_repository_that_is_no_owner_name_is_left_out_not_the_result(action: Action) -> None:
+    # act sets GITHUB_REPOSITORY from the origin remote: a clone of a local
+    # path gives a path. The field is optional; the result still goes.
+    with receiver_double() as receiver:
+        step = action("true", receiver_url=receiver.url, extra={"GITHUB_REPOSITORY": "/work/main"})
+    assert step.outputs["delivered"] == "true"
+    (request,) = receiver.requests
+    assert "repository" not in request.body["context"] or request.body["context"]["repository"] is None
+    assert "::warning::GITHUB_REPOSITORY '/work/main' does not look like owner/name" in step.out

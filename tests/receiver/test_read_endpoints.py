@@ -122,3 +122,10 @@ def test_bad_format_is_400(client: FlaskClient, fmt: str) -> None:
     response = client.get(f"/api/v1/pipelines/CI/report?format={fmt}")
     assert response.status_code == 400
     assert "format" in response.get_json()["message"]
+
+
+def test_a_pipeline_name_longer_than_its_column_is_a_400(client: FlaskClient) -> None:
+    response = client.get("/api/v1/pipelines/" + "x" * 256 + "/analytics")
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "a pipeline name is at most 255 characters"
+    assert client.get("/api/v1/pipelines/" + "x" * 255 + "/analytics").status_code == 200

@@ -63,6 +63,13 @@ class TestAuth:
         assert response.get_json()["error"] == "forbidden"
         assert count(storage, "skill_invocation") == 0
 
+    @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+    def test_the_scheme_is_case_insensitive(self, client: FlaskClient, scheme: str) -> None:
+        response = client.post(
+            STAGE_PATH, json=stage_body(), headers={"Authorization": f"{scheme} {API_TOKEN}"}
+        )
+        assert response.status_code == 201
+
     def test_auth_comes_before_validation(self, client: FlaskClient) -> None:
         response = client.post(STAGE_PATH, data="not json", content_type="text/plain")
         assert response.status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from ..errors import StorageError, StorageFullError
 from ..settings import Settings
 from . import migrate
-from .engine import make_engine
+from .engine import make_engine, sqlite_driver
 from .rawwrite import writer_lock
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,30 @@ class StorageBase:
             conn.begin(),
         ):
             yield conn
+
+    def check_health(self) -> None:
+        """Read the schema's version, as a health check.
+
+        On a SQLite file, through a connection of its own: a pooled one
+        answers from its page cache even after the file has stopped being a
+        database.
+
+        :raises StorageError: the database cannot be read.
+        """
+        path = sqlite_file(self.url)
+        if path is None:
+            with self.read("checking health") as conn:
+                conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            return
+        module = sqlite_driver().module or importlib.import_module("sqlite3")
+        try:
+            fresh = module.connect(str(path), timeout=5)
+            try:
+                fresh.execute("SELECT version_num FROM alembic_version").fetchall()
+            finally:
+                fresh.close()
+        except module.Error as exc:
+            raise StorageError(f"database error while checking health: {exc}") from exc
 
     @contextmanager
     def read(self, doing: str = "reading") -> Iterator[Connection]:
