@@ -151,7 +151,6 @@ def workflow_phase(inputs: Inputs, env: Mapping[str, str]) -> str:
     :raises ValueError: for an unknown integration, an empty stage, or a
         Crackerjack phase that does not exist (Crackerjack's set is fixed).
     """
-    from tracker.github.rules import PhaseRules, stage_phase
     from tracker.phases import Integration, parse_phase_overrides, phase_map_for
 
     if inputs.integration not in {i.value for i in Integration}:
@@ -163,9 +162,15 @@ def workflow_phase(inputs: Inputs, env: Mapping[str, str]) -> str:
         return phase_map_for(integration).strict_phase_for(inputs.stage).value
     # The receiver's settings, as it maps names (its answer wins when sent).
     overrides = parse_phase_overrides(env.get("SESSION_BUDDY_CI_STAGE_PHASES", ""))
+    ci_map = phase_map_for(integration, overrides)
+    if ci_map.knows(inputs.stage):
+        return ci_map.phase_for(inputs.stage).value
+    # Only for other names: the word rules cost ~8 ms of start-up.
+    from tracker.github.rules import PhaseRules, stage_phase
+
     words = parse_phase_overrides(env.get("SESSION_BUDDY_CI_GITHUB_PHASE_WORDS", ""))
     rules = PhaseRules.build(exact=overrides, words=tuple(words.items()))
-    return stage_phase(inputs.stage, phase_map_for(integration, overrides), rules).value
+    return stage_phase(inputs.stage, ci_map, rules).value
 
 
 def payload(inputs: Inputs, context: CIPipelineContext, finished: Finished) -> dict[str, object]:
@@ -226,7 +231,6 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
     try:
         from tracker import phases  # noqa: F401
         from tracker.context import CIPipelineContext
-        from tracker.github import rules  # noqa: F401
         from tracker.urls import in_clear
     except Exception as exc:  # a python3 too old, a partial copy: run, don't track
         tracking.block(f"cannot load the tracker modules with Python {sys.version.split()[0]}: {exc}")
@@ -235,6 +239,8 @@ def prepare_tracking(inputs: Inputs, env: Mapping[str, str], notes: list[str]) -
         tracking.phase = workflow_phase(inputs, env)
     except ValueError as exc:
         tracking.block(str(exc))
+    except ImportError as exc:  # a partial copy of the Action: run, don't track
+        tracking.block(f"cannot load the tracker modules with Python {sys.version.split()[0]}: {exc}")
     if not inputs.skill:
         tracking.block("the skill input is empty")
     try:
