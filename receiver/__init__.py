@@ -12,7 +12,7 @@ from flask import Flask
 
 from tracker.settings import Settings
 
-from . import db, errors, webhooks
+from . import db, errors, fast_ingest, webhooks
 from .crackerjack_api import bp as crackerjack_bp
 from .dashboard import bp as dashboard_bp
 from .health import bp as health_bp
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         crackerjack_bp,
     ):
         app.register_blueprint(blueprint)
+    fast_ingest.install(app)
     return app
 
 

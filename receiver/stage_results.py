@@ -5,17 +5,24 @@ token (401/403), the media type (415), the size (413), the JSON (400), each
 field (400 naming it), then the idempotency key (200 replay / 422). The
 result and its key commit in one transaction before the answer is sent, so
 an acknowledged result survives a worker killed right after answering.
+
+A well-formed, authorised request never reaches the view below: the fast
+path in front of Flask (:mod:`receiver.fast_ingest`) answers it with the
+same :func:`prepare`, :func:`store` and :func:`answer`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, Response, request
 
 from tracker.errors import IdempotencyConflict
 from tracker.phases import Source
-from tracker.storage import request_hash
+from tracker.records import InvocationRecord
+from tracker.storage import StoredResult, request_hash
 
 from . import db
 from .auth import token_required
@@ -28,24 +35,30 @@ from .stage_openapi import IDEMPOTENCY_KEY_HEADER, SCHEMAS
 bp = Blueprint("stage_results", __name__)
 
 
-@bp.post("/api/v1/stage-results")
-@token_required
-def post_stage_result() -> Response:
-    """Store one stage result; 201, or 200 for a repeated idempotency key."""
-    body = read_json("the stage result")
-    if isinstance(body, Response):
-        return body
+@dataclass(frozen=True)
+class Prepared:
+    """A validated stage result, ready to store."""
+
+    record: InvocationRecord
+    idempotency_key: str | None
+    digest: str
+
+
+def prepare(services: db.Services, body: Any, idempotency_key: str | None) -> Prepared:
+    """Validate a parsed body and its ``Idempotency-Key`` header and build
+    the record to store. The same steps, whether Flask or the fast path
+    (:mod:`receiver.fast_ingest`) read the request.
+
+    :raises FieldError: naming the first bad field (a 400).
+    """
     try:
-        key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+        key = parse_idempotency_key(idempotency_key)
         result = parse_stage_result(body)
         digest = request_hash(body)
-    except FieldError as exc:
-        return bad(exc.field, str(exc))
     except UnicodeEncodeError:
         field = find_bad_text(body) or "body"
-        return bad(field, f"{field} contains text that is not valid Unicode (a lone surrogate)")
-
-    services = db.services()
+        message = f"{field} contains text that is not valid Unicode (a lone surrogate)"
+        raise FieldError(field, message) from None
     try:
         record = services.cicd.build_record(
             result.context,
@@ -61,20 +74,56 @@ def post_stage_result() -> Response:
         )
     except ValueError as exc:
         # Crackerjack phase names are strict; the message lists the valid ones.
-        return bad("stage", str(exc))
-    try:
-        stored = services.storage.record_stage_result(record, idempotency_key=key, request_digest=digest)
-    except IdempotencyConflict as exc:
-        return error_response(422, "idempotency_key_reused", str(exc))
-    answer = {
+        raise FieldError("stage", str(exc)) from None
+    return Prepared(record, key, digest)
+
+
+def store(services: db.Services, prepared: Prepared) -> StoredResult:
+    """Store ``prepared``; returns once it has committed.
+
+    :raises IdempotencyConflict: the key was used with another body (a 422).
+    """
+    return services.storage.record_stage_result(
+        prepared.record, idempotency_key=prepared.idempotency_key, request_digest=prepared.digest
+    )
+
+
+def answer(stored: StoredResult) -> tuple[int, bytes]:
+    """The status and JSON body that acknowledge ``stored``."""
+    # json.dumps directly: this is the hot path, and jsonify's provider
+    # costs as much again for four fields.
+    body = {
         "id": stored.id,
         "session_id": stored.session_id,
         "workflow_phase": stored.workflow_phase,
         "duplicate": stored.duplicate,
     }
-    # json.dumps directly: this is the hot path, and jsonify's provider
-    # costs as much again for four fields.
-    return Response(json.dumps(answer), status=200 if stored.duplicate else 201, mimetype="application/json")
+    return (200 if stored.duplicate else 201), json.dumps(body).encode()
+
+
+def conflict(exc: IdempotencyConflict) -> Response:
+    """The 422 for a reused idempotency key."""
+    return error_response(422, "idempotency_key_reused", str(exc))
+
+
+@bp.post("/api/v1/stage-results")
+@token_required
+def post_stage_result() -> Response:
+    """Store one stage result; 201, or 200 for a repeated idempotency key."""
+    body = read_json("the stage result")
+    if isinstance(body, Response):
+        return body
+    services = db.services()
+    try:
+        prepared = prepare(services, body, request.headers.get("Idempotency-Key"))
+    except FieldError as exc:
+        return bad(exc.field, str(exc))
+    try:
+        stored = store(services, prepared)
+    except IdempotencyConflict as exc:
+        return conflict(exc)
+    status, content = answer(stored)
+    return Response(content, status=status, mimetype="application/json")
 
 
 describe(

@@ -93,10 +93,17 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_worker() -> None:
-        # Started from a request, not at import: with gunicorn --preload the
-        # app is built in the master, and threads do not survive the fork.
-        if background:
-            worker.ensure_started()
+        start_background(app)
+
+
+def start_background(app: Flask) -> None:
+    """Start the webhook worker of this process if it is to run and is not
+    running yet. Called from each request, not at import: with gunicorn
+    ``--preload`` the app is built in the master, and threads do not
+    survive the fork."""
+    found = runtime(app)
+    if found.background:
+        found.worker.ensure_started()
 
 
 def runtime(app: Flask | None = None) -> WebhookRuntime:
