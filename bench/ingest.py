@@ -43,6 +43,7 @@ from bench.load import (
     run_python,
     run_wrk,
     server_cpu_seconds,
+    wait_until_idle,
 )
 from receiver.cli.serve import config_argv, default_workers, gunicorn_argv, gunicorn_options, gunicorn_program
 from tracker.settings import Settings
@@ -118,9 +119,12 @@ def served(app: str, env: dict[str, str], argv: list[str], workdir: Path) -> Ite
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"gunicorn {app} did not start") from None
                 time.sleep(0.05)
+        workers = int(argv[argv.index("--workers") + 1])
+        wait_until_idle(process.pid, workers)
         # Warm every worker (imports, first connection) before measuring.
         for _ in range(50):
             _post(url, f"warm-{time.monotonic_ns()}")
+        wait_until_idle(process.pid, workers)
         yield url, port, process.pid
     finally:
         process.terminate()

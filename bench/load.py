@@ -127,6 +127,23 @@ def server_cpu_seconds(master: int) -> float:
     return sum(int(f[11]) + int(f[12]) for f in _family(master).values()) / tick
 
 
+def wait_until_idle(master: int, workers: int, quiet: float = 0.5, timeout: float = 60.0) -> None:
+    """Wait until ``master`` has ``workers`` workers and none of the
+    family used CPU for ``quiet`` seconds: every worker has booted. The
+    port accepts as soon as the master listens, while a worker may still be
+    importing the app; a load started then lands every keep-alive
+    connection on the workers that are ready (16+0 instead of ~8+8)."""
+    deadline = time.monotonic() + timeout
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        before = len(_family(master)) - 1, server_cpu_seconds(master)
+        time.sleep(quiet)
+        after = len(_family(master)) - 1, server_cpu_seconds(master)
+        if before[0] == after[0] >= workers and after[1] - before[1] <= tick:
+            return
+    raise TimeoutError(f"gunicorn's {workers} workers were still busy after {timeout:.0f} s")
+
+
 def connections_by_worker(master: int, port: int) -> list[int]:
     """How many established connections to ``port`` each worker of
     ``master`` holds, busiest first (``/proc/net/tcp*`` and the workers'

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,10 +37,10 @@ from tracker.errors import IdempotencyConflict
 
 from . import db, webhooks
 from .auth import check_token
-from .stage_input import FieldError
 from .stage_results import answer, conflict, prepare, store
 
 PATH = "/api/v1/stage-results"
+log = logging.getLogger(__name__)
 #: Flask's reason phrases, so a client sees the same status line either way.
 _STATUS = {200: "200 OK", 201: "201 CREATED"}
 
@@ -71,8 +72,8 @@ class StageResultFastPath:
         services = db.services(self.app)
         try:
             prepared = prepare(services, json.loads(raw), environ.get("HTTP_IDEMPOTENCY_KEY"))
-        except (ValueError, RecursionError, FieldError):
-            return self.wsgi_app(environ, start_response)  # Flask names what is wrong
+        except Exception:  # FieldError, broken JSON, or a surprise: Flask's to answer
+            return self.wsgi_app(environ, start_response)
         # A Flask request would have started it (webhooks' before_request).
         webhooks.start_background(self.app)
         try:
@@ -117,6 +118,41 @@ class StageResultFastPath:
                 except Exception as unhandled:  # no handler: Flask's 500
                     response = self.app.make_response(self.app.handle_exception(unhandled))
             return response(environ, start_response)
+
+
+#: What :func:`warm_up` stores and rolls back: a result as the Action sends it.
+SAMPLE = {
+    "context": {
+        "pipeline_name": "warm-up",
+        "build_number": "1",
+        "git_commit": "0000000",
+        "git_branch": "main",
+        "environment": "ci",
+        "triggered_by": "push",
+    },
+    "stage": "test",
+    "skill": "warm-up",
+    "success": True,
+    "duration_seconds": 0.0,
+}
+
+
+def warm_up(app: object) -> bool:
+    """Run a stage result through this process's write path once, rolled
+    back (see :meth:`~tracker.storage.StageResultStore.warm_up`). Called in
+    each gunicorn worker before it serves (``gunicorn_config.py``);
+    ``False`` for an app that is not the receiver, or a database that cannot
+    be written now (its requests then get their 503 as usual).
+    """
+    if not isinstance(app, Flask) or not isinstance(app.wsgi_app, StageResultFastPath):
+        return False
+    services = db.services(app)
+    try:
+        services.storage.warm_up(prepare(services, SAMPLE, None).record)
+    except Exception as exc:  # the receiver still starts; requests report the error
+        log.warning("could not warm up the stage-result write path: %s", exc)
+        return False
+    return True
 
 
 def install(app: Flask) -> None:

@@ -363,11 +363,11 @@ class TestStageResultsFromThreads:
     def test_a_batch_without_returning(self, storage: SkillsStorage, monkeypatch: pytest.MonkeyPatch) -> None:
         """SQLite before 3.35 has no RETURNING: rows go in one by one, with
         the same answers."""
-        from tracker.storage.rawwrite import _compiled_for
+        from tracker.storage.rawwrite import compiled_for
         from tracker.storage.stage_results import _StageWrite
 
-        assert _compiled_for(storage.engine).returning  # this driver's SQLite is newer
-        monkeypatch.setattr(_compiled_for(storage.engine), "returning", False)
+        assert compiled_for(storage.engine).returning  # this driver's SQLite is newer
+        monkeypatch.setattr(compiled_for(storage.engine), "returning", False)
         batch = [
             _StageWrite(
                 record("test", "pytest-run", "success", 1.0 + n, NOW, session=f"CI-{n}"), f"k{n}", "d"

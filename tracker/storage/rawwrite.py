@@ -264,7 +264,9 @@ class RawConnection:
 _COMPILED: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
 
-def _compiled_for(engine: Engine) -> _Compiled:
+def compiled_for(engine: Engine) -> _Compiled:
+    """The statements compiled for ``engine``'s dialect (shared by the
+    engines of one dialect)."""
     found = _COMPILED.get(engine.dialect)
     if found is None:
         found = _COMPILED.setdefault(engine.dialect, _Compiled(engine.dialect))
@@ -398,7 +400,7 @@ def raw_write(engine: Engine, doing: str) -> Iterator[RawConnection]:
             with writer_lock(engine).held():
                 cursor.execute("BEGIN IMMEDIATE")
                 try:
-                    yield RawConnection(cursor, _compiled_for(engine))
+                    yield RawConnection(cursor, compiled_for(engine))
                     connection.commit()
                 except BaseException:
                     connection.rollback()

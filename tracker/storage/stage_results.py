@@ -17,7 +17,7 @@ from ..records import InvocationRecord, utcnow
 from .groupcommit import GroupCommit
 from .invocations import InvocationStore
 from .pending_rollups import PendingRollups
-from .rawwrite import RawConnection, writer_lock
+from .rawwrite import RawConnection, compiled_for, writer_lock
 from .schema import skill_invocation, stage_result_request
 
 _FIND_REQUESTS = select(
@@ -32,6 +32,8 @@ _REPLAY = select(skill_invocation.c.session_id, skill_invocation.c.workflow_phas
     skill_invocation.c.id == bindparam("id")
 )
 _GROUP_COMMIT_LOCK = threading.Lock()
+#: The most stage results one transaction takes.
+MAX_BATCH = 64
 #: How long a busy process's commit leader waits for more results
 #: (:class:`GroupCommit`'s ``linger``). gevent's timers tick in whole
 #: milliseconds: a 1.5 ms sleep lasts ~2.1 ms, anything up to 1 ms ~1.1 ms.
@@ -103,7 +105,9 @@ class StageResultStore(InvocationStore):
                 gate = writer_lock(self.engine).held if self.dialect == "sqlite" else GroupCommit.no_gate
                 found = self.__dict__.setdefault(
                     "_stage_group_commit",
-                    GroupCommit(self._write_stage_results, gate=gate, linger=COMMIT_LINGER_SECONDS),
+                    GroupCommit(
+                        self._write_stage_results, MAX_BATCH, gate=gate, linger=COMMIT_LINGER_SECONDS
+                    ),
                 )
         assert isinstance(found, GroupCommit)
         return found
@@ -117,50 +121,77 @@ class StageResultStore(InvocationStore):
         and the rollups of the whole batch, summed by key (results of one
         build share their rollup rows).
         """
+        with self._writing("recording stage results") as conn:
+            return self._write_batch(conn, writes)
+
+    def warm_up(self, record: InvocationRecord) -> None:
+        """Store ``record`` under a key, in a transaction that is then rolled
+        back: nothing is written, but every statement of the write is
+        compiled and a pooled connection is open. A gunicorn worker calls
+        this before it serves, so its first stage result does not take ~16 ms
+        longer (during which, at a burst of new keep-alive connections, the
+        other worker accepted all of them). The key look-up for every batch
+        size is compiled too.
+
+        :raises StorageError: the database cannot be written.
+        """
+        try:
+            with self._writing("warming up") as conn:
+                self._write_batch(conn, [_StageWrite(record, "warm-up", "")])
+                raise _RollBack
+        except _RollBack:
+            pass
+        if self.dialect == "sqlite":
+            compiled = compiled_for(self.engine)
+            for count in range(1, MAX_BATCH + 1):
+                compiled.expanded(_FIND_REQUESTS, count)
+
+    def _write_batch(
+        self, conn: Connection | RawConnection, writes: Sequence[_StageWrite]
+    ) -> list[StoredResult | BaseException]:
         outcomes: list[StoredResult | BaseException | None] = [None] * len(writes)
         pending = PendingRollups()
-        with self._writing("recording stage results") as conn:
-            keys = {w.idempotency_key for w in writes if w.idempotency_key is not None}
-            known = _known_requests(conn, sorted(keys))
-            fresh: list[int] = []  # indexes of the writes to insert
-            first_with: dict[str, int] = {}  # a key new in this batch → its first write
-            repeats: list[int] = []  # later writes of a key new in this batch
-            for index, write in enumerate(writes):
-                key = write.idempotency_key
-                if key is None:
-                    fresh.append(index)
-                elif key in known:
-                    outcomes[index] = _replay(conn, write, *known[key])
-                elif key in first_with:
-                    repeats.append(index)
-                else:
-                    first_with[key] = index
-                    fresh.append(index)
-            ids = self._insert_many(conn, [writes[i].record for i in fresh], pending)
-            now = utcnow()
-            requests = []
-            for index, new_id in zip(fresh, ids, strict=True):
-                write = writes[index]
-                record = write.record
-                outcomes[index] = StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
-                if write.idempotency_key is not None:
-                    requests.append(
-                        {
-                            "idempotency_key": write.idempotency_key,
-                            "request_hash": write.digest,
-                            "invocation_id": new_id,
-                            "created_at": now,
-                        }
-                    )
-            if requests:
-                conn.execute(self._stmts()["request"], requests)
-            for index in repeats:
-                first = first_with[writes[index].idempotency_key or ""]
-                stored = outcomes[first]
-                assert isinstance(stored, StoredResult)
-                same = writes[index].digest == writes[first].digest
-                outcomes[index] = replace(stored, duplicate=True) if same else _conflict()
-            pending.flush(conn, self._stmts())
+        keys = {w.idempotency_key for w in writes if w.idempotency_key is not None}
+        known = _known_requests(conn, sorted(keys))
+        fresh: list[int] = []  # indexes of the writes to insert
+        first_with: dict[str, int] = {}  # a key new in this batch → its first write
+        repeats: list[int] = []  # later writes of a key new in this batch
+        for index, write in enumerate(writes):
+            key = write.idempotency_key
+            if key is None:
+                fresh.append(index)
+            elif key in known:
+                outcomes[index] = _replay(conn, write, *known[key])
+            elif key in first_with:
+                repeats.append(index)
+            else:
+                first_with[key] = index
+                fresh.append(index)
+        ids = self._insert_many(conn, [writes[i].record for i in fresh], pending)
+        now = utcnow()
+        requests = []
+        for index, new_id in zip(fresh, ids, strict=True):
+            write = writes[index]
+            record = write.record
+            outcomes[index] = StoredResult(new_id, record.session_id, record.workflow_phase.value, False)
+            if write.idempotency_key is not None:
+                requests.append(
+                    {
+                        "idempotency_key": write.idempotency_key,
+                        "request_hash": write.digest,
+                        "invocation_id": new_id,
+                        "created_at": now,
+                    }
+                )
+        if requests:
+            conn.execute(self._stmts()["request"], requests)
+        for index in repeats:
+            first = first_with[writes[index].idempotency_key or ""]
+            stored = outcomes[first]
+            assert isinstance(stored, StoredResult)
+            same = writes[index].digest == writes[first].digest
+            outcomes[index] = replace(stored, duplicate=True) if same else _conflict()
+        pending.flush(conn, self._stmts())
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]
 
@@ -192,6 +223,10 @@ def _replay(
         return _conflict()
     row = conn.execute(_REPLAY, {"id": invocation_id}).one()
     return StoredResult(invocation_id, row.session_id, row.workflow_phase, True)
+
+
+class _RollBack(Exception):
+    """Ends a write transaction without committing it."""
 
 
 def _conflict() -> IdempotencyConflict:
