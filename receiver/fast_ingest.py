@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response
+from werkzeug.http import parse_options_header
 
 from tracker.errors import IdempotencyConflict
 
@@ -91,15 +92,26 @@ class StageResultFastPath:
         nothing read."""
         if check_token(environ.get("HTTP_AUTHORIZATION"), self.tokens) is not None:
             return None
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if not _is_json(environ.get("CONTENT_TYPE", "")) or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
         length = environ.get("CONTENT_LENGTH", "")
-        if mimetype != "application/json" or not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
+        # Plain ASCII digits only ("²".isdigit() is true), and short enough
+        # for int(); anything else is Flask's to judge.
+        if not (length.isascii() and length.isdigit() and len(length) <= 19):
             return None
         size = int(length)
         if not 0 < size <= self.limit:
             return None
-        raw: bytes = environ["wsgi.input"].read(size)
-        if len(raw) != size:  # the client went away: Flask tells it so
+        stream = environ["wsgi.input"]
+        chunks, got = [], 0
+        while got < size:  # a WSGI server's read(n) may return less
+            chunk: bytes = stream.read(size - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        raw = b"".join(chunks)
+        if got != size:  # cut short: Flask answers what it would have
             environ["wsgi.input"] = io.BytesIO(raw)
             return None
         return raw
@@ -135,6 +147,15 @@ SAMPLE = {
     "success": True,
     "duration_seconds": 0.0,
 }
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether Flask's ``request.is_json`` holds for ``content_type``
+    (parsed the way werkzeug parses it)."""
+    mimetype = parse_options_header(content_type)[0].lower()
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
 
 
 def warm_up(app: object) -> bool:

@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
+from sqlalchemy import text
 
 from tracker.context import CIPipelineContext
-from tracker.errors import IdempotencyConflict
+from tracker.errors import IdempotencyConflict, StorageError
 from tracker.phases import Outcome, Source, WorkflowPhase
 from tracker.records import InvocationRecord
 from tracker.storage import SkillsStorage
@@ -111,3 +112,15 @@ def test_a_key_being_written_elsewhere_is_waited_for_on_postgres(pg: SkillsStora
     assert isinstance(stored, StoredResult)
     assert (stored.id, stored.duplicate) == (first, True)
     assert pg.count_invocations() == 1
+
+
+def test_warm_up_leaves_no_row_and_never_waits_on_postgres(pg: SkillsStorage) -> None:
+    pg.warm_up(_record(1))
+    assert pg.count_invocations() == 0
+    with pg.engine.connect() as other, other.begin():
+        other.execute(text("LOCK TABLE skill_invocation IN ACCESS EXCLUSIVE MODE"))
+        # Without its lock_timeout, warm_up would wait here for ever.
+        with pytest.raises(StorageError, match="lock timeout"):
+            pg.warm_up(_record(2))
+    stored = pg.record_stage_result(_record(3), idempotency_key="after", body={})
+    assert pg.count_invocations() == 1 and not stored.duplicate

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, request_started
+from gunicorn.http import wsgi as gunicorn_wsgi
 from sqlalchemy import event, text
 
 import receiver
@@ -84,7 +85,11 @@ REQUESTS: list[tuple[str, dict[str, Any], bool]] = [
     ("no token", {"data": body(), "headers": {"Content-Type": "application/json"}}, False),
     ("wrong token", {"data": body(), "headers": {**JSON, "Authorization": "Bearer nope"}}, False),
     ("text/plain", {"data": body(), "headers": {**AUTH, "Content-Type": "text/plain"}}, False),
-    ("+json type", {"data": body(), "headers": {**AUTH, "Content-Type": "application/vnd.api+json"}}, False),
+    ("+json type", {"data": body(), "headers": {**AUTH, "Content-Type": "application/vnd.api+json"}}, True),
+    # str.strip() would take the no-break space away; werkzeug does not (415).
+    ("no-break space", {"data": body(), "headers": {**AUTH, "Content-Type": "application/json\xa0"}}, False),
+    ("superscript length", {"data": body(), "environ_overrides": {"CONTENT_LENGTH": "\u00b2"}}, False),
+    ("long length", {"data": body(), "environ_overrides": {"CONTENT_LENGTH": "0" * 5000 + "9"}}, False),
     ("broken JSON", {"data": b'{"context":'}, False),
     ("not an object", {"data": b"[1, 2]"}, False),
     ("bad field", {"data": body(success="yes")}, False),
@@ -97,6 +102,18 @@ REQUESTS: list[tuple[str, dict[str, Any], bool]] = [
         {
             "input_stream": io.BytesIO(body(skill="chunked")),
             "environ_overrides": {"wsgi.input_terminated": True},
+            "headers": {**JSON, "Transfer-Encoding": "chunked"},
+        },
+        False,
+    ),
+    (
+        "chunked with a length",
+        {
+            "input_stream": io.BytesIO(body(skill="chunked-2")),
+            "environ_overrides": {
+                "wsgi.input_terminated": True,
+                "CONTENT_LENGTH": str(len(body(skill="chunked-2"))),
+            },
             "headers": {**JSON, "Transfer-Encoding": "chunked"},
         },
         False,
@@ -148,8 +165,8 @@ def test_both_paths_store_alike(apps: tuple[Served, Served]) -> None:
             keys = conn.execute(text("SELECT idempotency_key, invocation_id FROM stage_result_request")).all()
         stored.append((rows, keys))
     assert stored[0] == stored[1]
-    # stored, no key, charset, lower-case scheme, +json type (by Flask), chunked
-    assert len(stored[0][0]) == 6
+    # stored, no key, charset, lower-case scheme, +json type, chunked, chunked with a length
+    assert len(stored[0][0]) == 7
 
 
 @pytest.fixture
@@ -196,12 +213,16 @@ def counts(app: Flask) -> dict[str, int]:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}  # noqa: S608
 
 
-def test_warm_up_compiles_the_write_path_and_stores_nothing(apps: tuple[Served, Served]) -> None:
+def test_warm_up_compiles_the_write_path_and_stores_nothing(
+    apps: tuple[Served, Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker's first stage result took ~16 ms longer than the next ones
     (statements compiled on first use); gunicorn_config's hook warms each
     worker up before it serves."""
     fast, _ = apps
     compiled = compiled_for(services(fast.app).storage.engine)
+    # The hook also installs one_write's response class: undone after the test.
+    monkeypatch.setattr(gunicorn_wsgi, "Response", gunicorn_wsgi.Response)
     hook = runpy.run_path(str(Path(receiver.__file__).with_name("gunicorn_config.py")))["post_worker_init"]
     hook(SimpleNamespace(wsgi=fast.app))
     assert set(counts(fast.app).values()) == {0}

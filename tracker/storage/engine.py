@@ -22,6 +22,10 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
+#: How long a SQLite connection waits for a lock held by a writer that
+#: does not take the :class:`~tracker.storage.rawwrite.WriterLock`.
+BUSY_TIMEOUT_MS = 30000
+
 
 @dataclass(frozen=True)
 class SQLiteDriver:
@@ -165,7 +169,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", vector: bool = True) -
         cur = dbapi_conn.cursor()
         # The busy timeout first: switching a new file to WAL takes a lock,
         # and processes that open it at once must wait for each other.
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not in_memory:
             _use_wal(cur, dbapi_error)
         cur.execute("PRAGMA foreign_keys=ON")

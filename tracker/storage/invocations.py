@@ -189,11 +189,14 @@ class InvocationStore(StorageBase):
     def _stmts(self) -> dict[str, Any]:
         return _statements(self.dialect)
 
-    def _writing(self, doing: str) -> AbstractContextManager[Connection | RawConnection]:
+    def _writing(
+        self, doing: str, *, wait: bool = True
+    ) -> AbstractContextManager[Connection | RawConnection]:
         """The write transaction of the invocation path: on SQLite the
-        pre-built statements run on the DBAPI cursor (see ``rawwrite``)."""
+        pre-built statements run on the DBAPI cursor (see ``rawwrite``).
+        ``wait=False``: fail rather than wait for another SQLite writer."""
         if self.dialect == "sqlite":
-            return raw_write(self.engine, doing)
+            return raw_write(self.engine, doing, wait=wait)
         return self.write(doing)
 
     def record_invocation(self, record: InvocationRecord) -> int | None:

@@ -37,6 +37,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..coop import run_blocking
 from ..errors import StorageError, StorageFullError
+from .engine import BUSY_TIMEOUT_MS
 
 try:
     import fcntl
@@ -279,6 +280,10 @@ def is_full(exc: BaseException) -> bool:
     return "database or disk is full" in message or "no space left" in message
 
 
+class WriterBusy(StorageError):
+    """Another writer holds the database, and the caller would not wait."""
+
+
 class WriterLock:
     """Serialises the writers of one SQLite file: a thread lock inside the
     process, ``flock`` on ``<database>-writer.lock`` between processes.
@@ -310,13 +315,19 @@ class WriterLock:
         return self._fd
 
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, wait: bool = True) -> Iterator[None]:
         """Hold the lock; a thread that holds it already just goes on (the
-        group-commit leader takes it before it picks its batch)."""
+        group-commit leader takes it before it picks its batch).
+
+        :raises WriterBusy: with ``wait=False``, when another thread or
+            process holds it.
+        """
         if self._owner == threading.get_ident():
             yield
             return
-        with self._thread_lock:
+        if not self._thread_lock.acquire(blocking=wait):
+            raise WriterBusy("another writer of this process holds the database")
+        try:
             try:
                 fd = self._descriptor()
             except OSError:
@@ -326,6 +337,8 @@ class WriterLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    if not wait:
+                        raise WriterBusy("another process is writing to the database") from None
                     held, own = self._wait_for_other_process(), True
             self._owner = threading.get_ident()
             try:
@@ -336,6 +349,8 @@ class WriterLock:
                     fcntl.flock(held, fcntl.LOCK_UN)
                     if own:
                         os.close(held)
+        finally:
+            self._thread_lock.release()
 
     def _wait_for_other_process(self) -> int:
         """A new descriptor of the lock file that holds the lock, once the
@@ -379,10 +394,14 @@ def _writer_lock(engine: Engine) -> WriterLock:
 
 
 @contextmanager
-def raw_write(engine: Engine, doing: str) -> Iterator[RawConnection]:
+def raw_write(engine: Engine, doing: str, *, wait: bool = True) -> Iterator[RawConnection]:
     """A ``BEGIN IMMEDIATE`` transaction on a pooled SQLite connection,
     under the file's :class:`WriterLock`; committed when the block ends (and
     so before the caller answers anyone), rolled back on any error.
+
+    With ``wait=False`` it fails at once (:class:`WriterBusy`, or a
+    "database is locked" :class:`StorageError`) rather than wait for
+    another writer.
 
     :raises StorageFullError: the disk or database is full; nothing stored.
     :raises StorageError: any other database error.
@@ -397,8 +416,14 @@ def raw_write(engine: Engine, doing: str) -> Iterator[RawConnection]:
         assert connection is not None
         cursor = connection.cursor()
         try:
-            with writer_lock(engine).held():
-                cursor.execute("BEGIN IMMEDIATE")
+            with writer_lock(engine).held(wait):
+                if not wait:  # a writer that skips the WriterLock: fail, don't wait
+                    cursor.execute("PRAGMA busy_timeout=0")
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                finally:
+                    if not wait:
+                        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 try:
                     yield RawConnection(cursor, compiled_for(engine))
                     connection.commit()

@@ -126,17 +126,24 @@ class StageResultStore(InvocationStore):
 
     def warm_up(self, record: InvocationRecord) -> None:
         """Store ``record`` under a key, in a transaction that is then rolled
-        back: nothing is written, but every statement of the write is
-        compiled and a pooled connection is open. A gunicorn worker calls
-        this before it serves, so its first stage result does not take ~16 ms
-        longer (during which, at a burst of new keep-alive connections, the
-        other worker accepted all of them). The key look-up for every batch
-        size is compiled too.
+        back: no row is left (PostgreSQL's id sequence skips one), but every
+        statement of the write is compiled and a pooled connection is open.
+        A gunicorn worker calls this before it serves, so its first stage
+        result does not take ~16 ms longer (during which, at a burst of new
+        keep-alive connections, the other worker accepted all of them). The
+        key look-up for every batch size is compiled too.
 
-        :raises StorageError: the database cannot be written.
+        It never waits for another writer: a worker must start serving
+        (``/healthz`` included) whatever else holds the database.
+
+        :raises StorageError: the database cannot be written now
+            (:class:`~tracker.storage.rawwrite.WriterBusy` when another
+            writer holds it).
         """
         try:
-            with self._writing("warming up") as conn:
+            with self._writing("warming up", wait=False) as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
                 self._write_batch(conn, [_StageWrite(record, "warm-up", "")])
                 raise _RollBack
         except _RollBack:
