@@ -35,6 +35,7 @@ from flask import Flask, Response
 from werkzeug.http import parse_options_header
 
 from tracker.errors import IdempotencyConflict
+from tracker.storage.rawwrite import WriterBusy
 
 from . import db, webhooks
 from .auth import check_token
@@ -170,6 +171,9 @@ def warm_up(app: object) -> bool:
     services = db.services(app)
     try:
         services.storage.warm_up(prepare(services, SAMPLE, None).record)
+    except WriterBusy:  # another worker warming up, say: its first result compiles
+        log.info("stage-result write path not warmed up: another writer held the database")
+        return False
     except Exception as exc:  # the receiver still starts; requests report the error
         log.warning("could not warm up the stage-result write path: %s", exc)
         return False

@@ -280,6 +280,12 @@ def is_full(exc: BaseException) -> bool:
     return "database or disk is full" in message or "no space left" in message
 
 
+#: How long a writer that will not wait (``raw_write(wait=False)``) lets
+#: SQLite retry a lock held outside the WriterLock: a start-up's schema
+#: check, WAL recovery after a killed process.
+NO_WAIT_BUSY_TIMEOUT_MS = 200
+
+
 class WriterBusy(StorageError):
     """Another writer holds the database, and the caller would not wait."""
 
@@ -399,9 +405,9 @@ def raw_write(engine: Engine, doing: str, *, wait: bool = True) -> Iterator[RawC
     under the file's :class:`WriterLock`; committed when the block ends (and
     so before the caller answers anyone), rolled back on any error.
 
-    With ``wait=False`` it fails at once (:class:`WriterBusy`, or a
-    "database is locked" :class:`StorageError`) rather than wait for
-    another writer.
+    With ``wait=False`` it raises :class:`WriterBusy` rather than wait for
+    another writer (for SQLite's own lock, after
+    :data:`NO_WAIT_BUSY_TIMEOUT_MS`).
 
     :raises StorageFullError: the disk or database is full; nothing stored.
     :raises StorageError: any other database error.
@@ -417,8 +423,8 @@ def raw_write(engine: Engine, doing: str, *, wait: bool = True) -> Iterator[RawC
         cursor = connection.cursor()
         try:
             with writer_lock(engine).held(wait):
-                if not wait:  # a writer that skips the WriterLock: fail, don't wait
-                    cursor.execute("PRAGMA busy_timeout=0")
+                if not wait:  # a writer that skips the WriterLock: only a moment
+                    cursor.execute(f"PRAGMA busy_timeout={NO_WAIT_BUSY_TIMEOUT_MS}")
                 try:
                     cursor.execute("BEGIN IMMEDIATE")
                 finally:
@@ -433,6 +439,8 @@ def raw_write(engine: Engine, doing: str, *, wait: bool = True) -> Iterator[RawC
         except dbapi_error as exc:
             if is_full(exc):
                 raise StorageFullError(f"disk full while {doing}: nothing was stored") from exc
+            if not wait and "database is locked" in str(exc):
+                raise WriterBusy(f"another writer held the database while {doing}") from exc
             raise StorageError(f"database error while {doing}: {exc}") from exc
         finally:
             cursor.close()
